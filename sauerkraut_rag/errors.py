@@ -1,0 +1,68 @@
+"""Typed errors raised by sauerkraut-rag.
+
+Every message says what was expected, what arrived, and how to fix it.
+All errors derive from :class:`SauerkrautError`, and also from the closest
+built-in exception (``ValueError``, ``TypeError``, ``OSError``) so existing
+``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+
+class SauerkrautError(Exception):
+    """Base class of every error raised on purpose by sauerkraut-rag."""
+
+
+class InvalidInputError(SauerkrautError, ValueError):
+    """An argument has the right type but an unusable value (empty list, NaN, k <= 0, ...)."""
+
+
+class InvalidInputTypeError(SauerkrautError, TypeError):
+    """An argument or list item has the wrong type (e.g. ``None`` where a string is expected)."""
+
+
+class ImageLoadError(InvalidInputError):
+    """An image (path, bytes or PIL object) could not be read or is too large."""
+
+
+class ModelNotFoundError(SauerkrautError, OSError):
+    """A model id could not be resolved: unknown id, no network, or not in the local cache."""
+
+
+class CheckpointError(SauerkrautError, ValueError):
+    """A model folder is incomplete or its weights do not match the architecture."""
+
+
+class RemoteCodeRequiredError(CheckpointError):
+    """The checkpoint needs ``trust_remote_code=True``, which is never enabled implicitly."""
+
+
+class DependencyMissingError(SauerkrautError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class IndexStoreError(SauerkrautError, ValueError):
+    """Base class for errors raised by a multi-vector index."""
+
+
+class DimensionMismatchError(IndexStoreError):
+    """A vector's dimension differs from the index or encoder dimension."""
+
+
+class DuplicateIdError(IndexStoreError):
+    """``add`` was given an id that is already stored (use ``upsert`` to replace it)."""
+
+
+class UnknownIdError(IndexStoreError, KeyError):
+    """An operation named an id that is not stored."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexCorruptedError(IndexStoreError):
+    """An index folder is truncated, bit-flipped or otherwise unreadable."""
+
+
+class IndexFormatError(IndexStoreError):
+    """An index folder was written by an incompatible (e.g. newer) format version."""

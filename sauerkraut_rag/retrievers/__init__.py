@@ -1,0 +1,1 @@
+"""Exact MaxSim scoring, MUVERA encodings, token pooling and the Voyager multi-vector index."""
