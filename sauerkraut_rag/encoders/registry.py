@@ -45,7 +45,9 @@ KNOWN_MODELS: dict[str, ModelInfo] = {
             license="apache-2.0",
             parameters="15.3M",
             size="~60 MB (float32)",
-            description="Multilingual ColBERT text model (PyLate); documents 2048, queries 256 tokens.",
+            description=(
+                "Multilingual ColBERT text model (PyLate); documents 2048, queries 256 tokens."
+            ),
         ),
         ModelInfo(
             id="VAGOsolutions/SauerkrautLM-ColLFM2-450M-v0.1",
