@@ -1,0 +1,1 @@
+"""Framework adapters: ``langchain`` and ``llamaindex`` subpackages (optional extras)."""
