@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sauerkraut_rag.errors import (
-    DimensionMismatchError,
-    InvalidInputError,
-    InvalidInputTypeError,
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.retrievers._arrays import (
+    as_multivector_list,
+    check_finite_rows,
+    validate_multivectors,
 )
 
 __all__ = [
@@ -55,65 +56,6 @@ _MIN_DOC_CHUNK = 1024
 FloatArray = npt.NDArray[np.float32]
 
 
-def _as_multivector(item: Any, *, what: str) -> np.ndarray:
-    """Return ``item`` as a 2-D float32/float16 array; raise a typed error otherwise."""
-    if not isinstance(item, np.ndarray):
-        raise InvalidInputTypeError(
-            f"Expected {what} to be a numpy array of shape (n_tokens, dim), got "
-            f"{type(item).__name__}. Convert it with np.asarray(..., dtype=np.float32) "
-            "(torch tensors: tensor.float().cpu().numpy())."
-        )
-    if item.ndim != 2:
-        raise InvalidInputError(
-            f"Expected {what} to be 2-D (n_tokens, dim), got shape {item.shape}. "
-            "Pass one (n_tokens, dim) array per query or document, not a padded batch."
-        )
-    if item.dtype in (np.float32, np.float16):
-        return item
-    if item.dtype == np.float64:
-        return item.astype(np.float32)
-    raise InvalidInputTypeError(
-        f"Expected {what} to have dtype float32 or float16, got {item.dtype}. "
-        "Cast it with .astype(np.float32)."
-    )
-
-
-def _check_finite(array: np.ndarray, *, what: str) -> None:
-    """Raise :class:`InvalidInputError` when ``array`` holds NaN or inf."""
-    if array.size and not np.isfinite(array).all():
-        bad = int(np.argwhere(~np.isfinite(array))[0][0])
-        raise InvalidInputError(
-            f"Expected finite values in {what}, but token row {bad} holds NaN or inf. "
-            "Re-encode the input or drop the broken vectors."
-        )
-
-
-def _as_list(items: Any, *, what: str) -> list[Any]:
-    """Accept a list/tuple of arrays (a single 2-D or 3-D array is read as its rows)."""
-    if isinstance(items, np.ndarray):
-        if items.ndim == 3:
-            return list(items)
-        raise InvalidInputTypeError(
-            f"Expected {what} to be a sequence of (n_tokens, dim) arrays, got one array of "
-            f"shape {items.shape}. Wrap a single multi-vector in a list: [array]."
-        )
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise InvalidInputTypeError(
-            f"Expected {what} to be a sequence of (n_tokens, dim) numpy arrays, got "
-            f"{type(items).__name__}. Pass a list of arrays."
-        )
-    return list(items)
-
-
-def _check_dim(dim: int, expected: int | None, *, what: str) -> int:
-    if expected is not None and dim != expected:
-        raise DimensionMismatchError(
-            f"Expected {what} to have dim {expected} (like the other vectors), got {dim}. "
-            "Encode queries and documents with the same model."
-        )
-    return dim
-
-
 def pack(documents: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate ragged documents into ``tokens (N, dim)`` and ``offsets (n_docs + 1,)``.
 
@@ -121,14 +63,7 @@ def pack(documents: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     every document is float16, else float32. Documents may have 0 tokens. An empty list
     gives ``tokens`` of shape ``(0, 0)`` and ``offsets == [0]``.
     """
-    docs = _as_list(documents, what="documents")
-    arrays: list[np.ndarray] = []
-    dim: int | None = None
-    for i, doc in enumerate(docs):
-        array = _as_multivector(doc, what=f"documents[{i}]")
-        dim = _check_dim(array.shape[1], dim, what=f"documents[{i}]")
-        _check_finite(array, what=f"documents[{i}]")
-        arrays.append(array)
+    arrays, _ = validate_multivectors(documents, what="documents")
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     if not arrays:
         return np.zeros((0, 0), dtype=np.float32), offsets
@@ -168,13 +103,7 @@ def _prepare_queries(
     queries: Sequence[np.ndarray], dim: int | None
 ) -> tuple[FloatArray, list[int]]:
     """Stack queries into one float32 ``(total_tokens, dim)`` matrix plus their token counts."""
-    items = _as_list(queries, what="queries")
-    arrays: list[np.ndarray] = []
-    for i, query in enumerate(items):
-        array = _as_multivector(query, what=f"queries[{i}]")
-        dim = _check_dim(array.shape[1], dim, what=f"queries[{i}]")
-        _check_finite(array, what=f"queries[{i}]")
-        arrays.append(array)
+    arrays, dim = validate_multivectors(queries, what="queries", dim=dim)
     lengths = [a.shape[0] for a in arrays]
     if not arrays or sum(lengths) == 0:
         return np.zeros((0, dim or 0), dtype=np.float32), lengths
@@ -261,7 +190,7 @@ def maxsim_packed(
                 continue  # only empty documents: their score stays 0
             chunk = tokens[t0:t1]
             if check_finite:
-                _check_finite(chunk, what=f"tokens (documents {d0}..{d1 - 1})")
+                check_finite_rows(chunk, what=f"tokens (documents {d0}..{d1 - 1})")
             local = offsets[d0:d1] - t0
             nonempty = np.flatnonzero(offsets[d0 + 1 : d1 + 1] > offsets[d0:d1])
             rowmax = _block_rowmax(rows, chunk, local[nonempty], max_doc_tokens)
@@ -307,7 +236,7 @@ def maxsim(
     """
     tokens, offsets = pack(documents)
     if offsets.size == 1:
-        n_queries = len(_as_list(queries, what="queries"))
+        n_queries = len(as_multivector_list(queries, what="queries"))
         _prepare_queries(queries, None)  # still validate the queries
         return np.zeros((n_queries, 0), dtype=np.float32)
     return maxsim_packed(
