@@ -40,7 +40,7 @@ def brute_fde(encoder: MuveraEncoder, tokens: np.ndarray, *, is_query: bool) -> 
                 blocks.append(np.zeros(cfg.dim))
             else:
                 part_bits = [(part >> j) & 1 for j in range(k)]
-                hamming = [sum(a != b for a, b in zip(tb, part_bits)) for tb in bits]
+                hamming = [sum(a != b for a, b in zip(tb, part_bits, strict=True)) for tb in bits]
                 blocks.append(tokens[int(np.argmin(hamming))].astype(np.float64))
     return np.concatenate(blocks)
 
