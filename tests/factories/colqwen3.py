@@ -1,0 +1,376 @@
+"""Tiny random ColQwen3 checkpoints in the on-disk layout of the published model.
+
+``VAGOsolutions/SauerkrautLM-ColQwen3-1.7b-Turbo-v0.1`` is a ``ColQwen3`` (a
+``Qwen3VLModel`` plus a ``custom_text_proj`` head) saved with its processor.
+:func:`build_tiny_colqwen3` writes the same files with the same names, config
+keys, weight key names and tokenizer special tokens, at toy sizes:
+
+- ``config.json``: ``model_type: colqwen3``, ``architectures: [ColQwen3]``, ``dim``,
+  a Qwen3-VL ``text_config`` (legacy ``rope_scaling`` with interleaved
+  ``mrope_section``, as 4.57-era checkpoints store it) and ``vision_config``
+  (``deepstack_visual_indexes``, patch 16, merge 2, temporal patch 2);
+- ``model.safetensors``: ``visual.*``, ``language_model.*``, ``custom_text_proj.*``
+  (optionally all under ``model.``);
+- ``preprocessor_config.json`` / ``video_preprocessor_config.json``: the Qwen2-VL
+  image processor with Qwen3-VL's sizes (``shortest_edge`` 256*256,
+  ``longest_edge`` 4096*4096, mean/std 0.5);
+- a byte-level BPE tokenizer built locally with ``tokenizers`` (Qwen2 pre-tokeniser
+  regex, NFC, no BOS), saved as ``tokenizer.json`` + ``vocab.json`` + ``merges.txt`` +
+  ``tokenizer_config.json``, with Qwen's special tokens in Qwen's order;
+- ``chat_template.jinja``.
+
+**Special-token ids.** The real tokenizer has 151,643 ordinary tokens, so its
+special tokens sit at 151643.. (``<|image_pad|>`` = 151655).  Keeping those ids
+would force a 151,936-row embedding (20 MB even at width 32) into every tiny
+checkpoint.  Instead the tiny vocabulary has 320 ordinary tokens and the same
+special tokens *in the same order* right after them (``<|endoftext|>`` = 320, ...,
+``<|image_pad|>`` = 332), and ``config.json`` carries the matching ids
+(``image_token_id``, ``video_token_id``, ``vision_start_token_id``, ...), exactly as
+the published config carries the ids of its own tokenizer.  File names, keys and
+token strings are identical to the published layout; only the numbers differ, and
+they are consistent between tokenizer and config.  This also proves the encoder
+reads the ids from the checkpoint instead of hard-coding 151655.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+
+BASE_VOCAB = 320
+"""Ordinary (byte-level BPE) tokens; the special tokens follow."""
+
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+"""Qwen2/Qwen3-VL special tokens in their real order (real ids 151643..151656)."""
+
+TOKEN_IDS = {token: BASE_VOCAB + i for i, token in enumerate(QWEN_SPECIAL_TOKENS)}
+IMAGE_TOKEN_ID = TOKEN_IDS["<|image_pad|>"]
+CONFIG_VOCAB_SIZE = 384
+"""Embedding rows; padded beyond the tokenizer like the real 151,936 > 151,669."""
+
+QWEN2_PRETOKENIZE_REGEX = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+_CORPUS = (
+    "Describe the image.",
+    "Query: what was the revenue of the company in 2023?",
+    "Wie hoch war der Umsatz im letzten Geschäftsjahr?",
+    "Quel est le chiffre d'affaires de l'entreprise ?",
+    "The quarterly report shows a table with figures and a chart.",
+    "user assistant system image page document invoice",
+)
+
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif part['type'] == 'text' %}"
+    "{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+BrokenKind = Literal[
+    "missing_config",
+    "missing_weights",
+    "missing_tokenizer",
+    "missing_preprocessor",
+    "missing_key",
+    "extra_key",
+    "shape_mismatch",
+]
+
+
+def tiny_config(*, dim: int | None = 128, model_type: str = "colqwen3") -> dict[str, Any]:
+    """The ``config.json`` of the tiny checkpoint (published key set, toy sizes)."""
+    config: dict[str, Any] = {
+        "architectures": ["ColQwen3"],
+        "model_type": model_type,
+        "image_token_id": IMAGE_TOKEN_ID,
+        "video_token_id": TOKEN_IDS["<|video_pad|>"],
+        "vision_start_token_id": TOKEN_IDS["<|vision_start|>"],
+        "vision_end_token_id": TOKEN_IDS["<|vision_end|>"],
+        "tie_word_embeddings": True,
+        "dtype": "float32",
+        "transformers_version": "4.57.1",
+        "text_config": {
+            "model_type": "qwen3_vl_text",
+            "vocab_size": CONFIG_VOCAB_SIZE,
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 8,
+            "hidden_act": "silu",
+            "max_position_embeddings": 262144,
+            "rms_norm_eps": 1e-06,
+            "rope_scaling": {
+                "mrope_interleaved": True,
+                "mrope_section": [2, 1, 1],
+                "rope_type": "default",
+            },
+            "rope_theta": 5000000,
+            "attention_bias": False,
+            "attention_dropout": 0.0,
+            "bos_token_id": TOKEN_IDS["<|endoftext|>"],
+            "eos_token_id": TOKEN_IDS["<|im_end|>"],
+            "initializer_range": 0.02,
+            "tie_word_embeddings": True,
+            "use_cache": True,
+            "dtype": "float32",
+        },
+        "vision_config": {
+            "model_type": "qwen3_vl",
+            "depth": 4,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "in_channels": 3,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": 32,
+            "num_position_embeddings": 16,
+            "deepstack_visual_indexes": [0, 1, 2],
+            "hidden_act": "gelu_pytorch_tanh",
+            "initializer_range": 0.02,
+        },
+    }
+    if dim is not None:
+        config["dim"] = dim
+    return config
+
+
+def _build_tokenizer(folder: Path) -> None:
+    """Train a small byte-level BPE like Qwen's and write every tokenizer file."""
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.post_processor = processors.ByteLevel(
+        add_prefix_space=False, trim_offsets=False, use_regex=False
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=BASE_VOCAB,
+        min_frequency=1,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(list(_CORPUS) * 4, trainer=trainer)
+    if tokenizer.get_vocab_size() != BASE_VOCAB:
+        raise RuntimeError(f"tiny BPE has {tokenizer.get_vocab_size()} tokens, not {BASE_VOCAB}")
+    tokenizer.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_TOKENS]
+    )
+    tokenizer.save(str(folder / "tokenizer.json"))
+    tokenizer.model.save(str(folder))  # vocab.json + merges.txt, as Qwen repos ship them
+
+    added = {
+        str(TOKEN_IDS[t]): {
+            "content": t,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": False,
+            "single_word": False,
+            "special": True,
+        }
+        for t in QWEN_SPECIAL_TOKENS
+    }
+    _write_json(
+        folder / "tokenizer_config.json",
+        {
+            "add_bos_token": False,
+            "add_prefix_space": False,
+            "added_tokens_decoder": added,
+            "additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:]),
+            "bos_token": None,
+            "clean_up_tokenization_spaces": False,
+            "eos_token": "<|im_end|>",
+            "errors": "replace",
+            "extra_special_tokens": {},
+            "model_max_length": 262144,
+            "pad_token": "<|endoftext|>",
+            "processor_class": "ColQwen3Processor",
+            "split_special_tokens": False,
+            "tokenizer_class": "Qwen2Tokenizer",
+            "unk_token": None,
+        },
+    )
+    _write_json(
+        folder / "special_tokens_map.json",
+        {
+            "additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:]),
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+        },
+    )
+    (folder / "chat_template.jinja").write_text(_CHAT_TEMPLATE, encoding="utf-8")
+
+
+def _write_processor_configs(folder: Path) -> None:
+    """Qwen2-VL image processor settings of Qwen3-VL (patch 16, merge 2, temporal 2)."""
+    common = {
+        "do_convert_rgb": True,
+        "do_normalize": True,
+        "do_rescale": True,
+        "do_resize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "merge_size": 2,
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "resample": 3,
+        "rescale_factor": 0.00392156862745098,
+        "processor_class": "ColQwen3Processor",
+    }
+    _write_json(
+        folder / "preprocessor_config.json",
+        {
+            **common,
+            "image_processor_type": "Qwen2VLImageProcessorFast",
+            "size": {"longest_edge": 16777216, "shortest_edge": 65536},
+        },
+    )
+    _write_json(
+        folder / "video_preprocessor_config.json",
+        {
+            **common,
+            "video_processor_type": "Qwen3VLVideoProcessor",
+            "size": {"longest_edge": 25165824, "shortest_edge": 4096},
+            "fps": 2,
+        },
+    )
+
+
+def tiny_state_dict(config: dict[str, Any], *, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Seeded random weights with the ``Qwen3VLModel`` key names plus ``custom_text_proj.*``.
+
+    Linear/conv weights are scaled by ``1/sqrt(fan_in)`` so activations stay O(1)
+    and token vectors differ visibly between positions (a test on them can fail).
+    """
+    from transformers import Qwen3VLConfig, Qwen3VLModel
+
+    parsed = Qwen3VLConfig.from_dict({**config, "model_type": "qwen3_vl"})
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in Qwen3VLModel(parsed).state_dict().items()}
+    hidden = config["text_config"]["hidden_size"]
+    shapes["custom_text_proj.weight"] = (config.get("dim", 128), hidden)
+    shapes["custom_text_proj.bias"] = (config.get("dim", 128),)
+
+    generator = torch.Generator().manual_seed(seed)
+    weights: dict[str, torch.Tensor] = {}
+    for key in sorted(shapes):
+        shape = shapes[key]
+        noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+        if "norm" in key and key.endswith(".weight"):
+            value = 1.0 + 0.1 * noise
+        elif len(shape) >= 2 and "embed" not in key:
+            value = noise / math.sqrt(math.prod(shape[1:]))
+        elif key.endswith(".bias"):
+            value = 0.1 * noise
+        else:  # embeddings (token, position)
+            value = 0.5 * noise
+        weights[key] = value.contiguous()
+    return weights
+
+
+def build_tiny_colqwen3(
+    folder: Path,
+    *,
+    key_prefix: str = "",
+    dim: int | None = 128,
+    model_type: str = "colqwen3",
+    seed: int = 0,
+) -> Path:
+    """Write a tiny random ColQwen3 checkpoint into ``folder`` and return it.
+
+    ``key_prefix="model."`` stores every weight under ``model.`` (a layout the
+    loader must accept too).  ``dim=None`` leaves ``dim`` out of ``config.json``
+    (the model then uses 128).  The same ``seed`` always gives the same weights.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = tiny_config(dim=dim, model_type=model_type)
+    _write_json(folder / "config.json", config)
+    weights = tiny_state_dict(config, seed=seed)
+    save_file(
+        {f"{key_prefix}{k}": v for k, v in weights.items()},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    _write_processor_configs(folder)
+    _build_tokenizer(folder)
+    return folder
+
+
+def break_checkpoint(folder: Path, how: BrokenKind) -> Path:
+    """Damage a built checkpoint in one specific way; return ``folder``."""
+    folder = Path(folder)
+    removals = {
+        "missing_config": "config.json",
+        "missing_weights": "model.safetensors",
+        "missing_tokenizer": "tokenizer.json",
+        "missing_preprocessor": "preprocessor_config.json",
+    }
+    if how in removals:
+        (folder / removals[how]).unlink()
+        if how == "missing_tokenizer":
+            for name in ("vocab.json", "merges.txt"):
+                (folder / name).unlink()
+        return folder
+    path = folder / "model.safetensors"
+    weights = load_file(str(path))
+    victim = next(k for k in sorted(weights) if k.endswith("language_model.norm.weight"))
+    if how == "missing_key":
+        del weights[victim]
+    elif how == "extra_key":
+        weights[victim.replace("norm.weight", "extra_norm.weight")] = weights[victim].clone()
+    elif how == "shape_mismatch":
+        weights[victim] = torch.ones(weights[victim].shape[0] + 1)
+    else:
+        raise ValueError(f"unknown damage {how!r}")
+    save_file(weights, str(path), metadata={"format": "pt"})
+    return folder
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
