@@ -25,6 +25,10 @@ class ImageLoadError(InvalidInputError):
     """An image (path, bytes or PIL object) could not be read or is too large."""
 
 
+class PdfError(InvalidInputError):
+    """A PDF could not be rendered: corrupt, encrypted (no or wrong password) or without pages."""
+
+
 class ModelNotFoundError(SauerkrautError, OSError):
     """A model id could not be resolved: unknown id, no network, or not in the local cache."""
 
