@@ -11,9 +11,12 @@ concrete page encoder only says how to turn texts and images into model inputs
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,29 +89,28 @@ def load_page(item: Any, *, max_pixels: int | None = None) -> Image.Image:
 def page_area(item: Any, *, max_pixels: int | None = None) -> int:
     """Pixel count of a page, read cheaply (image header only) to sort pages by size.
 
-    Falls back to a full :func:`load_page` when the header cannot be read, so an
-    unreadable item raises its :class:`~sauerkraut_rag.errors.ImageLoadError` here,
-    before any model work.
+    Accepts PIL images, paths and bytes.  Falls back to a full :func:`load_page` when
+    the header cannot be read, so an unreadable item raises its
+    :class:`~sauerkraut_rag.errors.ImageLoadError` here, before any model work.
     """
     from PIL import Image as PILImage
 
     if isinstance(item, PILImage.Image):
         return int(item.width * item.height)
+    source: Any = io.BytesIO(bytes(item)) if isinstance(item, (bytes, bytearray)) else item
     try:
-        import io
-        from pathlib import Path
-
-        if isinstance(item, (bytes, bytearray, memoryview)):
-            source: Any = io.BytesIO(bytes(item))
-        elif isinstance(item, (str, Path)):
-            source = Path(item)
-        else:
-            raise TypeError(type(item).__name__)
         with PILImage.open(source) as probe:
             return int(probe.width * probe.height)
     except Exception:  # anything unreadable: let load_page raise the typed error
         image = load_page(item, max_pixels=max_pixels)
         return int(image.width * image.height)
+
+
+def _is_reusable_source(item: Any) -> bool:
+    """PIL images, paths and bytes can be read twice (probe, then load); streams cannot."""
+    from PIL import Image as PILImage
+
+    return isinstance(item, (PILImage.Image, bytes, bytearray, str, os.PathLike))
 
 
 class PageEncoderBase(MultiVectorEncoder):
@@ -170,7 +172,10 @@ class PageEncoderBase(MultiVectorEncoder):
     def _encode_documents(
         self, items: Sequence[Any], *, batch_size: int, show_progress: bool | None
     ) -> list[MultiVector]:
-        pages = check_items(items, what="pages")
+        pages = [
+            item if _is_reusable_source(item) else load_page(item, max_pixels=self.max_image_pixels)
+            for item in check_items(items, what="pages")
+        ]
         areas = [page_area(item, max_pixels=self.max_image_pixels) for item in pages]
 
         def encode_batch(chunk: list[Any]) -> list[MultiVector]:
@@ -185,3 +190,23 @@ class PageEncoderBase(MultiVectorEncoder):
             show_progress=show_progress,
             desc="Encoding pages",
         )
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars; our own errors say more.
+
+    Restores the previous verbosity and progress-bar setting on exit.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
