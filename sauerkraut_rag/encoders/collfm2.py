@@ -152,9 +152,10 @@ class ColLFM2Encoder(PageEncoderBase):
         backbone = _build_backbone(checkpoint, dtype=torch_dtype, attention=attention)
         hidden = int(backbone.config.text_config.hidden_size)
         projection = torch.nn.Linear(hidden, checkpoint.dim, bias=True)
-        load_state_dict_strict(
-            projection, checkpoint.head_state, source=f"{checkpoint.weights_source} (head)"
-        )
+        holder = torch.nn.Module()  # so that errors name the keys "custom_text_proj.*"
+        holder.custom_text_proj = projection
+        head = {f"custom_text_proj.{k}": v for k, v in checkpoint.head_state.items()}
+        load_state_dict_strict(holder, head, source=checkpoint.weights_source)
         processor = _load_processor(checkpoint.processor_folder, backbone.config.image_token_id)
         logger.info("Loaded ColLFM2 from %s (%s)", folder, checkpoint.weights_source)
         return cls(
