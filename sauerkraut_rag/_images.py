@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO, TypeAlias, cast
 
 import numpy as np
@@ -62,7 +62,8 @@ def check_max_pixels(max_pixels: object) -> int:
 def describe(item: object) -> str:
     """Short human-readable name of an image source for error messages."""
     if isinstance(item, (str, os.PathLike)):
-        return repr(os.fspath(item))
+        text = repr(os.fspath(item))
+        return text if len(text) <= 300 else f"{text[:150]}...{text[-150:]}"
     if isinstance(item, (bytes, bytearray)):
         return f"<{len(item)} bytes>"
     if isinstance(item, Image.Image):
@@ -81,6 +82,31 @@ def check_size(size: tuple[int, int], max_pixels: int, label: str) -> None:
         )
 
 
+def path_kind(path: str | os.PathLike[str]) -> str:
+    """``"file"``, ``"folder"`` or ``"missing"``; unusable paths (empty, too long, NUL) raise.
+
+    Raises :class:`InvalidInputError`.
+    """
+    text = os.fspath(path)
+    if text in ("", b""):
+        raise InvalidInputError(
+            "Expected a file or folder path, got an empty string. Pass a real path "
+            "(use '.' explicitly for the current folder)."
+        )
+    try:
+        info = os.stat(text)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"Cannot use {describe(path)} as a path: {getattr(exc, 'strerror', None) or exc}. "
+            "Pass a valid file or folder path."
+        ) from exc
+    if stat.S_ISDIR(info.st_mode):
+        return "folder"
+    return "file" if stat.S_ISREG(info.st_mode) else "missing"
+
+
 @contextmanager
 def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
     """Open a path, bytes or binary stream lazily (header only) and check its size.
@@ -89,14 +115,17 @@ def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
     """
     label = describe(item)
     if isinstance(item, (str, os.PathLike)):
-        path = Path(os.fspath(item))
-        if not path.is_file():
-            what = "a folder" if path.is_dir() else "missing"
+        try:
+            kind = path_kind(item)
+        except InvalidInputError as exc:
+            raise ImageLoadError(str(exc)) from exc
+        if kind != "file":
+            what = "a folder" if kind == "folder" else "missing (or not a regular file)"
             raise ImageLoadError(
                 f"Expected an image file, but {label} is {what}. Pass the path of an existing "
                 "PNG/JPEG/WebP/TIFF/BMP/GIF file."
             )
-        source: str | IO[bytes] = str(path)
+        source: str | IO[bytes] = os.fspath(item)
     elif isinstance(item, (bytes, bytearray)):
         source = io.BytesIO(bytes(item))
     else:
@@ -110,6 +139,11 @@ def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
             "file, raise both max_pixels and PIL.Image.MAX_IMAGE_PIXELS, or downscale it first."
         ) from exc
     except UnidentifiedImageError as exc:
+        if _starts_like_pdf(source):
+            raise ImageLoadError(
+                f"{label} is a PDF, not an image. Render its pages with "
+                "sauerkraut_rag.pages.iter_pages() and pass the page images."
+            ) from exc
         raise ImageLoadError(
             f"Could not identify {label} as an image. Expected a PNG, JPEG, WebP, TIFF, BMP or "
             "GIF file; check that the file is complete and is not a PDF or another format."
@@ -242,6 +276,20 @@ def load_image(item: ImageInput, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         )
     with open_image(item, max_pixels) as image:
         return decode_rgb(image, label, from_file=True)
+
+
+def _starts_like_pdf(source: str | IO[bytes]) -> bool:
+    """True when the first kilobyte of a file or stream holds the ``%PDF-`` marker."""
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as handle:
+                head = handle.read(1024)
+        else:
+            source.seek(0)
+            head = source.read(1024)
+    except (OSError, ValueError):
+        return False
+    return isinstance(head, bytes) and b"%PDF-" in head
 
 
 def _is_binary_stream(item: object) -> bool:

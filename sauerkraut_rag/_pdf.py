@@ -1,13 +1,15 @@
 """PDF rendering with pypdfium2 (optional extra ``pdf``), one page at a time.
 
-pypdfium2 is imported lazily so the core works without it.  PDFium is not thread-safe:
-render from one thread at a time.
+pypdfium2 is imported lazily so the core works without it.  PDFium is not thread-safe, not
+even across different documents, so every PDFium call here holds one process-wide lock
+(released while a rendered page is handed to the caller).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ _ERR_SUCCESS = 0
 _ERR_FILE = 2
 _ERR_PASSWORD = 4
 _ERR_SECURITY = 5
+
+_PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,8 @@ def import_pdfium() -> ModuleType:
 
 
 @contextmanager
-def open_pdf(data: Path | bytes, label: str, password: str | None) -> Iterator[Any]:
-    """Open a PDF (path or bytes) as a ``pypdfium2.PdfDocument``; close it on exit.
+def open_pdf(data: Path | bytes, label: str, password: str | None) -> Iterator[tuple[Any, int]]:
+    """Open a PDF (path or bytes); yield ``(pypdfium2.PdfDocument, n_pages)``; close on exit.
 
     Raises :class:`PdfError` for encrypted (no or wrong password), corrupt or empty files.
     The raw PDFium loader is used so that "no pages" and "unreadable" stay distinguishable
@@ -62,25 +66,27 @@ def open_pdf(data: Path | bytes, label: str, password: str | None) -> Iterator[A
     pdfium = import_pdfium()
     raw = pdfium.raw
     secret = None if password is None else (password + "\0").encode("utf-8")
-    if isinstance(data, Path):
-        if not data.is_file():
-            raise PdfError(f"Could not read PDF {label}: no such file. Check the path.")
-        handle = raw.FPDF_LoadDocument(
-            (str(data) + "\0").encode("utf-8", "surrogateescape"), secret
-        )
-    else:
-        handle = raw.FPDF_LoadMemDocument64(data, len(data), secret)
-    if not handle:
-        raise _open_error(label, raw.FPDF_GetLastError(), password)
-    if raw.FPDF_GetPageCount(handle) < 1:
-        raw.FPDF_CloseDocument(handle)
-        raise _open_error(label, _ERR_SUCCESS, password)
-    document = pdfium.PdfDocument(handle)
-    try:
+    if isinstance(data, Path) and not data.is_file():
+        raise PdfError(f"Could not read PDF {label}: no such file. Check the path.")
+    with _PDFIUM_LOCK:
+        if isinstance(data, Path):
+            encoded = (str(data) + "\0").encode("utf-8", "surrogateescape")
+            handle = raw.FPDF_LoadDocument(encoded, secret)
+        else:
+            handle = raw.FPDF_LoadMemDocument64(data, len(data), secret)
+        if not handle:
+            raise _open_error(label, raw.FPDF_GetLastError(), password)
+        n_pages = raw.FPDF_GetPageCount(handle)
+        if n_pages < 1:
+            raw.FPDF_CloseDocument(handle)
+            raise _open_error(label, _ERR_SUCCESS, password)
+        document = pdfium.PdfDocument(handle)
         _init_forms(document)
-        yield document
+    try:
+        yield document, n_pages
     finally:  # ``data`` (in-memory bytes) stays referenced by this frame until here
-        document.close()
+        with _PDFIUM_LOCK:
+            document.close()
 
 
 def _init_forms(document: Any) -> None:
@@ -134,7 +140,13 @@ def render_scale(width_pt: float, height_pt: float, dpi: float, max_pixels: int)
 
 
 def render_pages(
-    document: Any, label: str, dpi: float, max_pixels: int, *, skip_bad_pages: bool
+    document: Any,
+    n_pages: int,
+    label: str,
+    dpi: float,
+    max_pixels: int,
+    *,
+    skip_bad_pages: bool,
 ) -> Iterator[RenderedPage]:
     """Render each page in order, closing its PDFium objects before the next page.
 
@@ -143,9 +155,10 @@ def render_pages(
     ``skip_bad_pages``.
     """
     pdfium = import_pdfium()
-    for index in range(len(document)):
+    for index in range(n_pages):
         try:
-            rendered = _render_one(document, index, label, dpi, max_pixels)
+            with _PDFIUM_LOCK:
+                rendered = _render_one(document, index, label, dpi, max_pixels)
         except (pdfium.PdfiumError, ValueError) as exc:
             error = PdfError(
                 f"Could not render page {index + 1} of PDF {label}: {exc}. The page is "

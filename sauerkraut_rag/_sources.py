@@ -12,6 +12,7 @@ from typing import IO, Any, Literal, TypeAlias
 
 from PIL import Image
 
+from sauerkraut_rag._images import describe, path_kind
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def _resolve_one(item: Any, position: int, *, recursive: bool) -> list[Source]:
             )
         return [Source(label="<bytes>", data=bytes(item))]
     if isinstance(item, (str, os.PathLike)):
-        return _resolve_path(Path(os.fspath(item)), recursive=recursive)
+        return _resolve_path(item, recursive=recursive)
     if callable(getattr(item, "read", None)) and not isinstance(item, Mapping):
         data = item.read()
         if not isinstance(data, bytes):
@@ -127,19 +128,21 @@ def _resolve_one(item: Any, position: int, *, recursive: bool) -> list[Source]:
     )
 
 
-def _resolve_path(path: Path, *, recursive: bool) -> list[Source]:
-    if path.is_file():
+def _resolve_path(raw: str | os.PathLike[str], *, recursive: bool) -> list[Source]:
+    kind = path_kind(raw)  # checked before Path("") could turn "" into "."
+    path = Path(os.fspath(raw))
+    if kind == "file":
         return [Source(label=str(path), path=path)]
-    if not path.is_dir():
+    if kind == "missing":
         raise InvalidInputError(
-            f"No such file or folder: {str(path)!r}. Pass an existing PDF, image or folder."
+            f"No such file or folder: {describe(path)}. Pass an existing PDF, image or folder."
         )
     found = sorted(_walk(path, recursive=recursive), key=lambda p: p.relative_to(path).parts)
     if not found:
         suffixes = ", ".join(sorted(PDF_SUFFIXES | IMAGE_SUFFIXES))
         hint = "" if recursive else " or pass recursive=True to look in sub-folders"
         raise InvalidInputError(
-            f"Folder {str(path)!r} holds no PDF or image files (looked for {suffixes}). "
+            f"Folder {describe(path)} holds no PDF or image files (looked for {suffixes}). "
             f"Check the folder{hint}."
         )
     return [Source(label=str(p), path=p) for p in found]

@@ -169,11 +169,10 @@ def _pages_of(
     if is_pdf(source):
         data: Path | bytes = source.path if source.path is not None else source.data or b""
         label = describe(data)
-        with open_pdf(data, label, password) as document:
-            total = len(document)
+        with open_pdf(data, label, password) as (document, total):
             _grow_total(bar, total)
             for rendered in render_pages(
-                document, label, dpi, max_pixels, skip_bad_pages=on_error == "skip"
+                document, total, label, dpi, max_pixels, skip_bad_pages=on_error == "skip"
             ):
                 base = {"kind": "pdf", "source_sha256": digest, "dpi": round(rendered.dpi, 3)}
                 yield _make_page(source.label, rendered.number, total, rendered.image, base)

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,15 @@ def test_bad_options_raise_at_call_time(tmp_path: Path, kwargs: dict, error: typ
         iter_pages(path, **kwargs)
 
 
+def test_unusable_paths_are_typed_errors(tmp_path: Path):
+    with pytest.raises(InvalidInputError, match="empty string"):
+        iter_pages("")  # must not silently mean the current folder
+    with pytest.raises(InvalidInputError, match="File name too long"):
+        iter_pages("x" * 100_000)
+    with pytest.raises(InvalidInputError, match="null byte"):
+        iter_pages(str(tmp_path / "a\x00.pdf"))
+
+
 @pytest.mark.parametrize("sources", [[], [None], [123], None, 4.2, {"a": 1}, [b""]])
 def test_bad_sources_raise_even_when_skipping(sources: object):
     with pytest.raises((InvalidInputError, InvalidInputTypeError)):
@@ -335,6 +345,17 @@ def test_abandoned_iteration_closes_files(tmp_path: Path):
         next(pages)
         pages.close()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_concurrent_iteration_matches_sequential(tmp_path: Path):
+    paths = [make_pdf(tmp_path / f"{i}.pdf", 15, texts=[f"doc {i}"] * 15) for i in range(4)]
+
+    def render(path: Path) -> list[bytes]:
+        return [hashlib.sha256(p.image.tobytes()).digest() for p in iter_pages(path, dpi=40)]
+
+    expected = [render(path) for path in paths]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(render, paths * 2)) == expected * 2
 
 
 def test_progress_bar_toggle(tmp_path: Path, capsys):
