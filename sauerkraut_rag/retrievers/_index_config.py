@@ -1,0 +1,150 @@
+"""Persisted configuration of a :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+
+Strategy = Literal["tokens", "fde"]
+STRATEGIES: tuple[str, ...] = ("tokens", "fde")
+HNSW_STORAGES: tuple[str, ...] = ("float32", "float8", "e4m3")
+VECTOR_DTYPES: tuple[str, ...] = ("float16", "float32")
+FDE_SPACES: tuple[str, ...] = ("ip", "cosine")
+
+# Search-time settings: may be changed on an open index with VoyagerIndex.configure().
+TUNABLE_FIELDS: tuple[str, ...] = ("exact_threshold", "ef_search", "candidates", "token_k")
+
+DEFAULT_FDE: dict[str, Any] = {
+    "num_repetitions": 20,
+    "num_simhash_projections": 4,
+    "projection_dim": 8,
+    "fill_empty_partitions": True,
+    "final_projection_dim": None,
+    "seed": 42,
+}
+"""MUVERA settings used by the ``"fde"`` strategy unless ``fde=`` overrides them."""
+
+
+def _int_field(name: str, value: Any, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidInputTypeError(
+            f"Expected index option {name} to be an int, got {type(value).__name__} ({value!r})."
+        )
+    if value < low:
+        raise InvalidInputError(f"Expected index option {name} >= {low}, got {value}.")
+
+
+def _choice_field(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidInputError(
+            f"Expected index option {name} to be one of {list(choices)}, got {value!r}."
+        )
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Every setting of an index; stored as JSON in the index's SQLite database.
+
+    * ``strategy``: ``"fde"`` (one MUVERA vector per document in HNSW) or ``"tokens"``
+      (every token vector in HNSW, as PyLate does).
+    * ``vector_dtype``: storage dtype of the full-precision token store used for
+      exact scoring (``"float16"`` halves the size; scores agree to ~1e-3).
+    * ``storage``: HNSW vector storage: ``"float32"``, ``"float8"`` or ``"e4m3"``.
+    * ``hnsw_m`` / ``ef_construction``: HNSW graph degree and build depth.
+    * ``ef_search``: HNSW search depth (raised to the number of requested neighbours).
+    * ``exact_threshold``: with at most this many (matching) documents, search skips
+      HNSW and scores every document exactly.
+    * ``candidates``: documents re-scored exactly per query on the approximate path.
+    * ``token_k``: ``"tokens"`` strategy only: HNSW neighbours fetched per query token.
+    * ``pool_factor`` / ``pool_protected_tokens``: index-time token pooling
+      (``1`` = off); the first ``pool_protected_tokens`` tokens are kept unpooled.
+    * ``fde`` / ``fde_space``: MUVERA parameters (``dim`` is always the index dim) and the
+      HNSW space of the FDE vectors (``"ip"`` inner product, or ``"cosine"``).
+    """
+
+    dim: int
+    strategy: str = "fde"
+    vector_dtype: str = "float16"
+    storage: str = "float32"
+    hnsw_m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 128
+    exact_threshold: int = 2000
+    candidates: int = 128
+    token_k: int = 32
+    pool_factor: int = 1
+    pool_protected_tokens: int = 0
+    fde: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FDE))
+    fde_space: str = "ip"
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        _int_field("dim", self.dim, low=1)
+        _choice_field("strategy", self.strategy, STRATEGIES)
+        _choice_field("vector_dtype", self.vector_dtype, VECTOR_DTYPES)
+        _choice_field("storage", self.storage, HNSW_STORAGES)
+        _choice_field("fde_space", self.fde_space, FDE_SPACES)
+        _int_field("hnsw_m", self.hnsw_m, low=2)
+        _int_field("ef_construction", self.ef_construction, low=1)
+        _int_field("ef_search", self.ef_search, low=1)
+        _int_field("exact_threshold", self.exact_threshold, low=0)
+        _int_field("candidates", self.candidates, low=1)
+        _int_field("token_k", self.token_k, low=1)
+        _int_field("pool_factor", self.pool_factor, low=1)
+        _int_field("pool_protected_tokens", self.pool_protected_tokens, low=0)
+        _int_field("seed", self.seed, low=0)
+        if not isinstance(self.fde, dict):
+            raise InvalidInputTypeError(
+                f"Expected index option fde to be a dict of FDEConfig fields, got "
+                f"{type(self.fde).__name__}."
+            )
+        if "dim" in self.fde and self.fde["dim"] != self.dim:
+            raise InvalidInputError(
+                f"Expected fde['dim'] to equal the index dim {self.dim}, got {self.fde['dim']}. "
+                "Leave it out: the index fills it in."
+            )
+        self.fde_config()  # validates the MUVERA fields
+
+    def fde_config(self) -> Any:
+        """The :class:`~sauerkraut_rag.retrievers.muvera.FDEConfig` of this index."""
+        from sauerkraut_rag.retrievers.muvera import FDEConfig
+
+        fields = {f.name for f in dataclasses.fields(FDEConfig)}
+        unknown = set(self.fde) - fields
+        if unknown:
+            raise InvalidInputError(
+                f"Unknown fde option(s) {sorted(unknown)}; expected a subset of {sorted(fields)}."
+            )
+        return FDEConfig(**{**self.fde, "dim": self.dim})
+
+    @property
+    def hnsw_dim(self) -> int:
+        """Dimension of the vectors in HNSW: ``dim`` (tokens) or the FDE length (fde)."""
+        return self.dim if self.strategy == "tokens" else int(self.fde_config().output_dim)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (round-trips through :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> IndexConfig:
+        """Rebuild a stored config; unknown or missing keys are rejected."""
+        if not isinstance(data, dict):
+            raise InvalidInputTypeError(f"Expected a config dict, got {type(data).__name__}.")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown or "dim" not in data:
+            raise InvalidInputError(
+                f"Expected index config keys from {sorted(names)} including 'dim'; "
+                f"got unknown keys {sorted(unknown)}."
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> IndexConfig:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)

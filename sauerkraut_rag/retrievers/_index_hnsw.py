@@ -1,0 +1,168 @@
+"""The Voyager HNSW graph of an index: a derived structure, rebuilt from stored vectors.
+
+Labels are document rows (``"fde"`` strategy) or global token ids (``"tokens"``). The
+graph file is saved atomically under a fresh name and recorded in SQLite with its
+SHA-256, the epoch, and the ``next_row``/``generation`` it reflects. On open, a
+missing, stale or damaged file is rebuilt; an intact one is caught up by inserting the
+documents added and marking the ones deleted since it was saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import voyager
+
+from sauerkraut_rag.retrievers._index_config import IndexConfig
+from sauerkraut_rag.retrievers._index_locks import RWLock
+from sauerkraut_rag.retrievers._index_state import Snapshot
+from sauerkraut_rag.retrievers._index_storage import file_sha256, fsync_dir
+
+logger = logging.getLogger(__name__)
+
+_STORAGE = {
+    "float32": voyager.StorageDataType.Float32,
+    "float8": voyager.StorageDataType.Float8,
+    "e4m3": voyager.StorageDataType.E4M3,
+}
+_INSERT_TOKENS = 8192
+"""Token vectors converted and inserted per HNSW batch (also the write-lock granularity)."""
+_INSERT_DOCS_FDE = 256
+
+
+def _space(config: IndexConfig) -> voyager.Space:
+    if config.strategy == "fde" and config.fde_space == "ip":
+        return voyager.Space.InnerProduct
+    return voyager.Space.Cosine
+
+
+def new_hnsw(config: IndexConfig) -> voyager.Index:
+    """An empty graph with the configured space, dimension, M and storage type."""
+    return voyager.Index(
+        _space(config),
+        num_dimensions=config.hnsw_dim,
+        M=config.hnsw_m,
+        ef_construction=config.ef_construction,
+        random_seed=config.seed,
+        storage_data_type=_STORAGE[config.storage],
+    )
+
+
+def _batches(
+    snap: Snapshot, positions: np.ndarray, config: IndexConfig, muvera: Any
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(vectors float32, labels uint64)`` batches for the documents at ``positions``."""
+    if config.strategy == "fde":
+        for lo in range(0, len(positions), _INSERT_DOCS_FDE):
+            part = positions[lo : lo + _INSERT_DOCS_FDE]
+            docs = [np.asarray(snap.doc_tokens(int(p)), dtype=np.float32) for p in part]
+            yield muvera.encode_documents(docs), snap.labels_of(part, "fde")
+        return
+    lo = 0
+    while lo < len(positions):
+        hi, total = lo + 1, int(snap.lengths[positions[lo]])
+        while hi < len(positions) and total + int(snap.lengths[positions[hi]]) <= _INSERT_TOKENS:
+            total += int(snap.lengths[positions[hi]])
+            hi += 1
+        part = positions[lo:hi]
+        tokens, _ = snap.gather(part)
+        yield np.asarray(tokens, dtype=np.float32), snap.labels_of(part, "tokens")
+        lo = hi
+
+
+def insert(
+    hnsw: voyager.Index,
+    snap: Snapshot,
+    positions: np.ndarray,
+    config: IndexConfig,
+    muvera: Any,
+    lock: RWLock | None,
+) -> int:
+    """Insert the documents at ``positions``; returns the number of labels added.
+
+    With a ``lock``, each batch is inserted under its write side, so concurrent searches
+    (which query under the read side) interleave with a long insert.
+    """
+    added = 0
+    for vectors, labels in _batches(snap, np.asarray(positions, dtype=np.int64), config, muvera):
+        if lock is None:
+            hnsw.add_items(vectors, ids=labels)
+        else:
+            with lock.write():
+                hnsw.add_items(vectors, ids=labels)
+        added += len(labels)
+    return added
+
+
+def mark_deleted(hnsw: voyager.Index, labels: np.ndarray, lock: RWLock | None) -> None:
+    """Hide labels from HNSW results (ignores labels that are absent or already hidden)."""
+    if lock is None:
+        _mark(hnsw, labels)
+    else:
+        with lock.write():
+            _mark(hnsw, labels)
+
+
+def _mark(hnsw: voyager.Index, labels: np.ndarray) -> None:
+    for label in labels.tolist():
+        with contextlib.suppress(RuntimeError):
+            hnsw.mark_deleted(int(label))
+
+
+def build(snap: Snapshot, config: IndexConfig, muvera: Any) -> voyager.Index:
+    """A fresh graph holding every live document of ``snap``."""
+    hnsw = new_hnsw(config)
+    live = np.flatnonzero(snap.live)
+    if live.size:
+        logger.info(
+            "building the HNSW graph for %d documents (%s strategy)", live.size, config.strategy
+        )
+        insert(hnsw, snap, live, config, muvera, None)
+    return hnsw
+
+
+def save(hnsw: voyager.Index, folder: Path) -> tuple[str, str]:
+    """Write the graph durably under a fresh name; returns ``(file name, sha256)``."""
+    folder.mkdir(exist_ok=True)
+    name = f"hnsw-{uuid.uuid4().hex}.voy"
+    tmp = folder / (name + ".tmp")
+    try:
+        hnsw.save(str(tmp))
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        sha = file_sha256(tmp)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return name, sha
+
+
+def load(path: Path, sha256: str, config: IndexConfig) -> voyager.Index | None:
+    """The saved graph, or ``None`` (with a warning) if missing, damaged or mismatched."""
+    if not path.is_file():
+        logger.warning("HNSW file %s is missing; rebuilding it from the stored vectors", path)
+        return None
+    if file_sha256(path) != sha256:
+        logger.warning(
+            "HNSW file %s fails its checksum; rebuilding it from the stored vectors", path
+        )
+        return None
+    try:
+        hnsw = voyager.Index.load(str(path))
+    except Exception as exc:  # voyager raises RuntimeError/ValueError on bad files
+        logger.warning("HNSW file %s cannot be loaded (%s); rebuilding it", path, exc)
+        return None
+    expected = (config.hnsw_dim, _space(config), _STORAGE[config.storage])
+    if (hnsw.num_dimensions, hnsw.space, hnsw.storage_data_type) != expected:
+        logger.warning("HNSW file %s does not match the index settings; rebuilding it", path)
+        return None
+    return hnsw

@@ -1,0 +1,210 @@
+"""Search over one :class:`Snapshot`: exact full scan, or HNSW candidates + exact rerank.
+
+Every result is scored exactly (MaxSim over the stored full-precision vectors); HNSW
+only chooses which documents get scored. Results are ``(position, score)`` pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import voyager
+
+from sauerkraut_rag.retrievers._index_config import IndexConfig
+from sauerkraut_rag.retrievers._index_locks import RWLock
+from sauerkraut_rag.retrievers._index_state import Snapshot
+from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores
+
+Ranked = list[tuple[int, float]]
+
+_WIDEN = 4
+"""Growth factor of the HNSW request when too few candidates pass the filter."""
+_GATHER_FRACTION = 0.5
+"""Exact search over a subset copies its vectors when it is below this share of docs."""
+
+
+def search_snapshot(
+    snap: Snapshot,
+    config: IndexConfig,
+    queries: list[np.ndarray],
+    k: int,
+    mask: np.ndarray | None,
+    muvera: Any,
+    lock: RWLock,
+) -> list[Ranked]:
+    """Top-``k`` ``(position, score)`` per query over the documents in ``mask`` (or live)."""
+    mask = snap.live if mask is None else mask
+    n_match = int(mask.sum())
+    if n_match == 0:
+        return [[] for _ in queries]
+    k = min(k, n_match)
+    approximate = snap.hnsw is not None and snap.hnsw_complete and n_match > config.exact_threshold
+    if not approximate:
+        return exact_topk(snap, queries, k, mask)
+    if config.strategy == "fde":
+        pools = _fde_candidates(snap, config, queries, k, mask, muvera, lock)
+    else:
+        pools = _token_candidates(snap, config, queries, k, mask, lock)
+    out: list[Ranked] = []
+    for query, pool in zip(queries, pools, strict=True):
+        if pool is None or len(pool) < k:  # HNSW could not supply enough: score exactly
+            out.extend(exact_topk(snap, [query], k, mask))
+        else:
+            out.append(rerank(snap, query, pool, k))
+    return out
+
+
+def exact_topk(snap: Snapshot, queries: list[np.ndarray], k: int, mask: np.ndarray) -> list[Ranked]:
+    """Exact MaxSim of every query against every document in ``mask``."""
+    selected = np.flatnonzero(mask)
+    if selected.size < _GATHER_FRACTION * snap.n_docs:
+        tokens, offsets = snap.gather(selected)
+        scores = maxsim_packed(queries, tokens, offsets, check_finite=False)
+        idx, vals = topk_from_scores(scores, k)
+        return _ranked(selected[idx], vals)
+    blocks = []
+    for seg, lo, hi in snap.segment_bounds():
+        offsets = np.append(snap.starts[lo:hi], seg.stop) - seg.start
+        blocks.append(maxsim_packed(queries, seg.array, offsets, check_finite=False))
+    scores = np.concatenate(blocks, axis=1)
+    scores[:, ~mask] = -np.inf
+    idx, vals = topk_from_scores(scores, k)
+    return _ranked(idx, vals)
+
+
+def _ranked(positions: np.ndarray, scores: np.ndarray) -> list[Ranked]:
+    """Rows of ``(n_queries, k)`` positions and scores as lists of pairs."""
+    return [
+        list(zip(p.tolist(), s.tolist(), strict=True))
+        for p, s in zip(positions, scores, strict=True)
+    ]
+
+
+def rerank(snap: Snapshot, query: np.ndarray, positions: np.ndarray, k: int) -> Ranked:
+    """Exact top-``k`` of one query among the documents at ``positions``."""
+    tokens, offsets = snap.gather(positions)
+    scores = maxsim_packed([query], tokens, offsets, check_finite=False)
+    idx, vals = topk_from_scores(scores, k)
+    return _ranked(positions[idx], vals)[0]
+
+
+def _live_labels(snap: Snapshot, strategy: str) -> int:
+    """Number of HNSW labels of live documents in ``snap``."""
+    return snap.n_live if strategy == "fde" else int(snap.lengths[snap.live].sum())
+
+
+def _query_hnsw(
+    hnsw: voyager.Index, vectors: np.ndarray, kk: int, ef: int, lock: RWLock
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(labels, similarities)`` of shape ``(n, kk)``, or ``None`` if HNSW cannot recall."""
+    try:
+        with lock.read():
+            labels, distances = hnsw.query(vectors, k=kk, query_ef=max(ef, kk))
+    except voyager.RecallError:
+        return None
+    return labels.reshape(len(vectors), kk).astype(np.int64), 1.0 - distances.reshape(
+        len(vectors), kk
+    )
+
+
+def _request_size(base: int, n_match: int, n_live: int, available: int) -> int:
+    """Neighbours to request so ~``base`` of them pass a filter matching ``n_match``."""
+    return min(available, max(1, math.ceil(base * n_live / n_match)))
+
+
+def _fde_candidates(
+    snap: Snapshot,
+    config: IndexConfig,
+    queries: list[np.ndarray],
+    k: int,
+    mask: np.ndarray,
+    muvera: Any,
+    lock: RWLock,
+) -> list[np.ndarray | None]:
+    """Per query, positions of the best documents by FDE similarity (``None``: give up)."""
+    want = min(max(config.candidates, k), int(mask.sum()))
+    available = _live_labels(snap, "fde")
+    kk = _request_size(want, int(mask.sum()), snap.n_live, available)
+    vectors = muvera.encode_queries(queries)
+    while True:
+        found = _query_hnsw(snap.hnsw, vectors, kk, config.ef_search, lock)
+        if found is None:
+            return [None] * len(queries)
+        pools = []
+        for labels in found[0]:
+            pos = snap.positions_of_rows(labels)
+            pos = pos[pos >= 0]
+            pools.append(pos[mask[pos]][:want])
+        if all(len(p) >= want for p in pools) or kk >= available:
+            return pools
+        kk = min(available, kk * _WIDEN)
+        if kk > snap.n_live // 2:  # scanning this much of HNSW costs more than exact
+            return [p if len(p) >= want else None for p in pools]
+
+
+def _token_candidates(
+    snap: Snapshot,
+    config: IndexConfig,
+    queries: list[np.ndarray],
+    k: int,
+    mask: np.ndarray,
+    lock: RWLock,
+) -> list[np.ndarray | None]:
+    """Per query, the documents with the best approximate MaxSim from token neighbours.
+
+    Each query token's HNSW neighbours give, per document, that token's best match; a
+    document missing from a token's list is credited with the token's weakest returned
+    similarity (an upper bound). Up to ``candidates`` best documents go to exact rerank;
+    the request widens only while fewer than ``k`` documents pass the filter.
+    """
+    n_match = int(mask.sum())
+    want = min(max(config.candidates, k), n_match)
+    available = _live_labels(snap, "tokens")
+    kk = _request_size(config.token_k, n_match, snap.n_live, available)
+    stacked = np.concatenate(queries, axis=0)
+    bounds = np.r_[0, np.cumsum([len(q) for q in queries])]
+    pools: list[np.ndarray | None] = [None] * len(queries)
+    todo = list(range(len(queries)))
+    while todo:
+        rows = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in todo])
+        found = _query_hnsw(snap.hnsw, stacked[rows], kk, config.ef_search, lock)
+        if found is None:
+            return pools
+        labels, sims = found
+        offset, retry = 0, []
+        for i in todo:
+            n_tok = int(bounds[i + 1] - bounds[i])
+            pool = _approximate_pool(
+                snap, labels[offset : offset + n_tok], sims[offset : offset + n_tok], mask, want
+            )
+            offset += n_tok
+            if len(pool) >= k or kk >= available:
+                pools[i] = pool
+            else:
+                retry.append(i)
+        todo = retry
+        kk = min(available, kk * _WIDEN)
+        if todo and kk * len(todo) > available // 2:  # cheaper to score exactly
+            break
+    return pools
+
+
+def _approximate_pool(
+    snap: Snapshot, labels: np.ndarray, sims: np.ndarray, mask: np.ndarray, want: int
+) -> np.ndarray:
+    """Top ``want`` document positions by imputed approximate MaxSim for one query."""
+    pos = snap.positions_of_tokens(labels)  # (n_tok, kk)
+    valid = pos >= 0
+    valid[valid] = mask[pos[valid]]
+    if not valid.any():
+        return np.zeros(0, dtype=np.int64)
+    token_idx = np.nonzero(valid)[0]
+    docs, inverse = np.unique(pos[valid], return_inverse=True)
+    best = np.full((labels.shape[0], docs.size), -np.inf, dtype=np.float32)
+    np.maximum.at(best, (token_idx, inverse), sims[valid])
+    floor = sims.min(axis=1, keepdims=True).astype(np.float32)  # weakest returned match
+    approx = np.where(np.isfinite(best), best, floor).sum(axis=0)
+    order = np.argsort(-approx, kind="stable")[:want]
+    return docs[order]
