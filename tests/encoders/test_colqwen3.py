@@ -243,6 +243,31 @@ def test_hidden_states_last_is_last_hidden_state(encoder: ColQwen3Encoder) -> No
     torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state, rtol=0, atol=0)
 
 
+def test_untied_last_hidden_state_follows_reference(folder: Path, tmp_path: Path) -> None:
+    """A text config with ``tie_last_hidden_states: false`` makes ``hidden_states[-1]``
+    the pre-norm state; the reference reads that entry, so we must too."""
+    import shutil
+
+    untied = Path(shutil.copytree(folder, tmp_path / "untied"))
+    raw = json.loads((untied / "config.json").read_text())
+    raw["text_config"]["tie_last_hidden_states"] = False
+    (untied / "config.json").write_text(json.dumps(raw))
+    expected = reference_forward(untied, PAGE_PROMPT, PAGES[1])
+    ours = load_encoder(untied, device="cpu").encode_document(PAGES[1])
+    np.testing.assert_allclose(ours, expected, atol=1e-5, rtol=0)
+    tied = reference_forward(folder, PAGE_PROMPT, PAGES[1])
+    assert np.abs(tied - expected).max() > 1e-3  # the two readings really differ
+
+
+def test_bfloat16_runs_and_returns_float32(folder: Path, encoder: ColQwen3Encoder) -> None:
+    half = load_encoder(folder, device="cpu", dtype="bfloat16")
+    assert half.dtype == torch.bfloat16
+    page, exact = half.encode_document(PAGES[1]), encoder.encode_document(PAGES[1])
+    assert page.dtype == np.float32 and page.shape == exact.shape
+    cosine = (page * exact).sum(axis=1)
+    assert cosine.min() > 0.95
+
+
 def test_image_token_only_option(folder: Path, encoder: ColQwen3Encoder) -> None:
     masked = load_encoder(folder, device="cpu", mask_non_image_embeddings=True)
     full = encoder.encode_document(PAGES[0])
