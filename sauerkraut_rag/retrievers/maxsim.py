@@ -33,6 +33,7 @@ from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.retrievers._arrays import (
     as_multivector_list,
     check_finite_rows,
+    check_int,
     validate_multivectors,
 )
 
@@ -200,16 +201,8 @@ def maxsim_packed(
 
 
 def _check_budget(chunk_budget_bytes: Any) -> int:
-    if isinstance(chunk_budget_bytes, bool) or not isinstance(chunk_budget_bytes, int):
-        raise InvalidInputTypeError(
-            f"Expected chunk_budget_bytes to be an int, got {type(chunk_budget_bytes).__name__}."
-        )
-    if chunk_budget_bytes < 4:
-        raise InvalidInputError(
-            f"Expected chunk_budget_bytes >= 4 (one float32), got {chunk_budget_bytes}. "
-            f"The default is {DEFAULT_CHUNK_BUDGET}."
-        )
-    return chunk_budget_bytes
+    hint = f" It bounds one float32 block; the default is {DEFAULT_CHUNK_BUDGET}."
+    return check_int("chunk_budget_bytes", chunk_budget_bytes, low=4, hint=hint)
 
 
 def maxsim(
@@ -245,11 +238,7 @@ def maxsim(
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidInputTypeError(f"Expected k to be a positive int, got {type(k).__name__}.")
-    if k <= 0:
-        raise InvalidInputError(f"Expected k >= 1, got {k}. Ask for at least one result.")
-    return int(k)
+    return check_int("k", k, low=1, hint=" Ask for at least one result.")
 
 
 def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.retrievers._arrays import validate_multivectors
+from sauerkraut_rag.retrievers._arrays import check_int, validate_multivectors
 
 __all__ = ["FDEConfig", "MuveraEncoder"]
 
@@ -54,13 +54,7 @@ _BATCH_TOKENS = 16384
 
 
 def _check_int(name: str, value: Any, *, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputTypeError(
-            f"Expected FDEConfig.{name} to be an int, got {type(value).__name__} ({value!r})."
-        )
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidInputError(f"Expected FDEConfig.{name} {bound}, got {value}.")
+    check_int(f"FDEConfig.{name}", value, low=low, high=high)
 
 
 @dataclass(frozen=True)

@@ -13,28 +13,18 @@ image patches and repeated words produce near-duplicate vectors; queries are nev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.retrievers._arrays import (
     as_multivector,
     as_multivector_list,
     check_finite_rows,
+    check_int,
 )
 
 __all__ = ["pool_many", "pool_tokens"]
-
-
-def _check_count(name: str, value: Any, *, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputTypeError(f"Expected {name} to be an int, got {type(value).__name__}.")
-    if value < low:
-        hint = " (1 keeps every token)" if name == "pool_factor" else ""
-        raise InvalidInputError(f"Expected {name} >= {low}{hint}, got {value}.")
-    return int(value)
 
 
 def pool_tokens(vectors: np.ndarray, pool_factor: int, *, protected_tokens: int = 0) -> np.ndarray:
@@ -43,8 +33,8 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int, *, protected_tokens: int 
     Returns ``(n_protected + n_clusters, dim)`` in the input dtype (float32 or float16),
     with every pooled row L2-normalised. ``pool_factor == 1`` returns an unchanged copy.
     """
-    pool_factor = _check_count("pool_factor", pool_factor, low=1)
-    protected_tokens = _check_count("protected_tokens", protected_tokens, low=0)
+    pool_factor = check_int("pool_factor", pool_factor, low=1, hint=" 1 keeps every token.")
+    protected_tokens = check_int("protected_tokens", protected_tokens, low=0)
     array = as_multivector(vectors, what="vectors")
     check_finite_rows(array, what="vectors")
     head, rest = array[:protected_tokens], array[protected_tokens:]
