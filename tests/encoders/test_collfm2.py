@@ -52,8 +52,8 @@ def make_image(height: int, width: int, seed: int) -> Image.Image:
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
 
 
-PAGES = [make_image(60, 90, 1), make_image(300, 200, 2), make_image(900, 700, 3)]
-"""Single tile upscaled, single tile, and 2x3 tiles plus thumbnail (7 tiles)."""
+PAGES = [make_image(60, 90, 1), make_image(300, 200, 2), make_image(1100, 560, 3)]
+"""Single tile upscaled, single tile, and a 2x1 grid plus thumbnail (3 tiles)."""
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +192,8 @@ def test_pages_are_prompted_one_at_a_time_and_right_padded_with_zeros(
     assert batch["input_ids"][0, n_small:].eq(0).all()  # zeros, on the right
     assert batch["attention_mask"][0].tolist() == [1] * n_small + [0] * (n_big - n_small)
     assert torch.equal(batch["input_ids"][1], singles[1]["input_ids"][0])
-    # pixel tensors of all tiles are stacked: 1 tile + 7 tiles (2x3 grid + thumbnail)
-    assert batch["pixel_values"].shape[0] == 1 + 7
+    # pixel tensors of all tiles are stacked: 1 tile + 3 tiles (2x1 grid + thumbnail)
+    assert batch["pixel_values"].shape[0] == 1 + 3
     assert torch.equal(batch["pixel_values"][1:], singles[1]["pixel_values"])
     assert torch.equal(batch["spatial_shapes"][:1], singles[0]["spatial_shapes"])
     # every page token sequence holds the prompt and image tokens, no BOS

@@ -272,19 +272,25 @@ def legacy_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def random_head(seed: int, hidden: int = 32, dim: int = DIM) -> dict[str, torch.Tensor]:
-    """``custom_text_proj`` weights ``{"weight": (dim, hidden), "bias": (dim,)}``."""
+    """``custom_text_proj`` weights ``{"weight": (dim, hidden), "bias": (dim,)}`` (float32).
+
+    The values are exactly representable in bfloat16, like the published head: the
+    reference casts its head to bfloat16, which then changes nothing.
+    """
     gen = torch.Generator().manual_seed(seed + 1000)
     return {
-        "weight": 0.2 * torch.randn(dim, hidden, generator=gen),
-        "bias": 0.05 * torch.randn(dim, generator=gen),
+        "weight": (0.2 * torch.randn(dim, hidden, generator=gen)).bfloat16().float(),
+        "bias": (0.05 * torch.randn(dim, generator=gen)).bfloat16().float(),
     }
 
 
-def write_base(folder: Path, *, seed: int) -> Path:
+def write_base(folder: Path, *, seed: int, weights: bool = True) -> Path:
     """A tiny ``LiquidAI/LFM2-VL-450M``-like folder: config, processor files, weights."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(tiny_lfm2_vl_config_dict(), indent=2), "utf-8")
     save_processor(folder)
+    if not weights:
+        return folder
     state = {f"model.{k}": v for k, v in legacy_names(random_backbone_state(seed)).items()}
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     return folder
@@ -298,6 +304,8 @@ def build_tiny_collfm2(
     base_model: str | None = None,
     base_folder: Path | None = None,
     with_processor: bool = True,
+    legacy_vision_keys: bool = True,
+    base_weights: bool = True,
 ) -> Path:
     """Write a tiny ColLFM2 checkpoint into ``folder`` (and its base into ``base_folder``).
 
@@ -306,6 +314,9 @@ def build_tiny_collfm2(
     path; pass a hub id such as ``"LiquidAI/LFM2-VL-450M"`` when the base is
     installed into a fake hub cache.  ``with_processor=False`` leaves the processor
     files out of the ColLFM2 folder (they then come from the base).
+    ``legacy_vision_keys=False`` writes the vision tower under transformers 5 names
+    (``model.vision_tower.*``); ``base_weights=False`` leaves the base without weights
+    (all a full-weights checkpoint needs from it is config and processor).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
@@ -318,7 +329,11 @@ def build_tiny_collfm2(
         shutil.rmtree(base_folder)
     # The base ships the fine-tuned backbone only in the old .pt layout; otherwise it
     # holds other (pre-training) weights that a correct loader never reads.
-    write_base(base_folder, seed=seed if layout == "projection_pt" else seed + 1)
+    write_base(
+        base_folder,
+        seed=seed if layout == "projection_pt" else seed + 1,
+        weights=base_weights or layout == "projection_pt",
+    )
 
     backbone = random_backbone_state(seed)
     head = random_head(seed)
@@ -347,15 +362,19 @@ def build_tiny_collfm2(
     if layout == "no_weights":
         return folder
 
-    state = _weights_for_layout(layout, backbone, head)
+    state = _weights_for_layout(layout, backbone, head, legacy=legacy_vision_keys)
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     return folder
 
 
 def _weights_for_layout(
-    layout: str, backbone: dict[str, torch.Tensor], head: dict[str, torch.Tensor]
+    layout: str,
+    backbone: dict[str, torch.Tensor],
+    head: dict[str, torch.Tensor],
+    *,
+    legacy: bool,
 ) -> dict[str, torch.Tensor]:
-    inner = backbone if layout == "full_config" else legacy_names(backbone)
+    inner = legacy_names(backbone) if legacy and layout != "full_config" else backbone
     state = {f"model.{k}": v for k, v in inner.items()}
     head_prefix = "custom_text_proj."
     if layout == "base_model_prefix":
