@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from sauerkraut_rag.errors import (
 from tests.factories.colqwen3 import (
     IMAGE_TOKEN_ID,
     TOKEN_IDS,
+    BrokenKind,
     break_checkpoint,
     build_tiny_colqwen3,
 )
@@ -354,20 +356,9 @@ def test_bad_query_and_page_lists(encoder: ColQwen3Encoder) -> None:
 # --- bad checkpoints and options ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        "missing_config",
-        "missing_weights",
-        "missing_tokenizer",
-        "missing_preprocessor",
-        "missing_key",
-        "extra_key",
-        "shape_mismatch",
-    ],
-)
-def test_broken_checkpoints_raise_checkpoint_error(how: str, tmp_path: Path) -> None:
-    folder = break_checkpoint(build_tiny_colqwen3(tmp_path), how)  # type: ignore[arg-type]
+@pytest.mark.parametrize("how", get_args(BrokenKind))
+def test_broken_checkpoints_raise_checkpoint_error(how: BrokenKind, tmp_path: Path) -> None:
+    folder = break_checkpoint(build_tiny_colqwen3(tmp_path), how)
     with pytest.raises(CheckpointError) as info:
         load_encoder(folder, device="cpu")
     message = str(info.value)
