@@ -133,11 +133,7 @@ def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
     try:
         image = Image.open(source)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(
-            f"Image {label} was refused by Pillow as a possible decompression bomb ({exc}). "
-            f"sauerkraut-rag's own limit is max_pixels={max_pixels:,}. If you trust this "
-            "file, raise both max_pixels and PIL.Image.MAX_IMAGE_PIXELS, or downscale it first."
-        ) from exc
+        raise _bomb_error(label, exc, max_pixels) from exc
     except UnidentifiedImageError as exc:
         if _starts_like_pdf(source):
             raise ImageLoadError(
@@ -155,6 +151,30 @@ def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
         yield image
 
 
+def _bomb_error(label: str, exc: Exception, max_pixels: int | None) -> ImageLoadError:
+    """Pillow's own decompression-bomb refusal as an :class:`ImageLoadError` with the fix."""
+    ours = f" sauerkraut-rag's own limit is max_pixels={max_pixels:,}." if max_pixels else ""
+    return ImageLoadError(
+        f"Image {label} was refused by Pillow as a possible decompression bomb ({exc}).{ours} "
+        "If you trust this file, raise both max_pixels and PIL.Image.MAX_IMAGE_PIXELS, or "
+        "downscale it first."
+    )
+
+
+def seek_frame(image: Image.Image, index: int, label: str, max_pixels: int) -> None:
+    """Move a multi-frame image to frame ``index`` (0-based) and check that frame's size."""
+    frame_label = f"{label} (frame {index + 1})"
+    try:
+        image.seek(index)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(frame_label, exc, max_pixels) from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImageLoadError(
+            f"Could not read {frame_label}: {exc}. The file is probably truncated or corrupt."
+        ) from exc
+    check_size(image.size, max_pixels, frame_label)
+
+
 def decode_rgb(image: Image.Image, label: str, *, from_file: bool) -> Image.Image:
     """Decode the current frame of an opened image into RGB.
 
@@ -167,6 +187,10 @@ def decode_rgb(image: Image.Image, label: str, *, from_file: bool) -> Image.Imag
         rgb = to_rgb(image)
         if from_file and rgb is image:
             rgb = image.copy()
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(label, exc, None) from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageLoadError(
             f"Could not decode image {label}: {exc}. The file is probably truncated or "
@@ -181,9 +205,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
         return image
-    if mode in _INT16_MODES or mode == "I":
-        return _scale_to_uint8(image).convert("RGB")
-    if mode == "F":
+    if mode in _INT16_MODES or mode in ("I", "F"):
         return _scale_to_uint8(image).convert("RGB")
     if mode == "P":
         if "transparency" not in image.info:
@@ -204,6 +226,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _flatten_on_white(image: Image.Image) -> Image.Image:
     """Composite an image with alpha onto a white background."""
+    if image.mode == "La":  # Pillow converts premultiplied La only to LA
+        image = image.convert("LA")
     rgba = image.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")

@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 from sauerkraut_rag._images import (
     DEFAULT_MAX_PIXELS,
     check_max_pixels,
-    check_size,
     decode_rgb,
     describe,
     load_image,
     open_image,
+    seek_frame,
     to_rgb,
 )
 from sauerkraut_rag._pdf import import_pdfium, open_pdf, render_pages
@@ -184,8 +184,7 @@ def _pages_of(
         _grow_total(bar, total)
         for index in range(total):
             if index:
-                opened.seek(index)
-                check_size(opened.size, max_pixels, f"{label} (frame {index + 1})")
+                seek_frame(opened, index, label, max_pixels)
             image = decode_rgb(opened, label, from_file=True)
             base = {"kind": "image", "source_sha256": digest}
             yield _make_page(source.label, index + 1, total, image, base)

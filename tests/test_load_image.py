@@ -119,6 +119,27 @@ def test_alpha_is_composited_on_white(mode: str, values: list, expected: list[in
     assert all(abs(g - e) <= 1 for g, e in zip(got, expected, strict=True)), got
 
 
+@pytest.mark.parametrize(
+    ("mode", "values"),
+    [("La", [(0, 0), (0, 255)]), ("RGBa", [(0, 0, 0, 0), (0, 0, 0, 255)])],
+)
+def test_premultiplied_alpha_is_composited(mode: str, values: list):
+    image = Image.new(mode, (2, 1))
+    image.putdata(values)
+    assert _pixels(load_image(image)) == [(255, 255, 255), (0, 0, 0)]
+
+
+def test_unconvertible_mode_is_a_clear_error(monkeypatch):
+    image = Image.new("HSV", (2, 1))
+
+    def refuse(self, mode=None, *args, **kwargs):
+        raise ValueError(f"conversion from {self.mode} to {mode} not supported")
+
+    monkeypatch.setattr(Image.Image, "convert", refuse)
+    with pytest.raises(ImageLoadError, match=r"Pillow mode 'HSV'.*Convert it to RGB yourself"):
+        load_image(image)
+
+
 def test_one_bit_image():
     image = Image.new("1", (2, 1))
     image.putpixel((1, 0), 1)
