@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from sauerkraut_rag.encoders._checkpoint import load_state_dict_strict
+from sauerkraut_rag.encoders._hf_loading import quiet_transformers
 from sauerkraut_rag.encoders._lfm2_checkpoint import (
     ColLFM2Checkpoint,
     describe_load_report,
     read_collfm2_checkpoint,
 )
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
-from sauerkraut_rag.encoders._visual import PageEncoderBase, quiet_transformers
+from sauerkraut_rag.encoders._visual import PageEncoderBase
 from sauerkraut_rag.errors import CheckpointError, InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:
