@@ -63,3 +63,12 @@ def test_every_extra_named_in_messages_exists() -> None:
     flat = {part for group in named for part in group.split(",")}
     assert flat, "no install hints found"
     assert flat <= extras, f"messages name unknown extras: {flat - extras}"
+
+
+def test_pages_and_index_do_not_import_torch() -> None:
+    code = (
+        "import sys, sauerkraut_rag, sauerkraut_rag.pages, sauerkraut_rag.retrievers.index;"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
