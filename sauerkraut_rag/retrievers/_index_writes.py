@@ -77,7 +77,8 @@ class Writer:
             from sauerkraut_rag.retrievers.pooling import pool_tokens
 
             array = pool_tokens(array, cfg.pool_factor, protected_tokens=cfg.pool_protected_tokens)
-        stored = np.ascontiguousarray(array, dtype=cfg.vector_dtype)
+        with np.errstate(over="ignore"):
+            stored = np.ascontiguousarray(array, dtype=cfg.vector_dtype)
         if not np.isfinite(stored).all():
             raise InvalidInputError(
                 f"multivectors[{index}] has values outside the {cfg.vector_dtype} range. "

@@ -1,0 +1,501 @@
+"""VoyagerIndex behaviour against brute-force MaxSim, persistence, errors and corruption."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sauerkraut_rag.errors import (
+    DimensionMismatchError,
+    DuplicateIdError,
+    IndexCorruptedError,
+    IndexFormatError,
+    IndexStoreError,
+    InvalidInputError,
+    InvalidInputTypeError,
+    UnknownIdError,
+)
+from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
+from tests.retrievers.helpers import (
+    assert_matches_brute_force,
+    brute_topk,
+    clustered_docs,
+    random_docs,
+    unit_rows,
+)
+
+DIM = 16
+STRATEGIES = ["fde", "tokens"]
+
+
+def make(tmp_path: Path, name: str = "idx", **options: Any) -> VoyagerIndex:
+    return VoyagerIndex.create(tmp_path / name, dim=options.pop("dim", DIM), **options)
+
+
+def fill(index: VoyagerIndex, n: int, *, seed: int = 0, prefix: str = "d") -> dict[str, np.ndarray]:
+    docs = random_docs(n, index.dim, seed=seed)
+    ids = [f"{prefix}{i}" for i in range(n)]
+    metas = [{"group": "rare" if i % 20 == 0 else "common", "n": i} for i in range(n)]
+    index.add(ids, docs, metas, [f"payload {i}" for i in range(n)])
+    return dict(zip(ids, docs, strict=True))
+
+
+def state(index: VoyagerIndex, queries: list[np.ndarray]) -> tuple[Any, ...]:
+    """Everything observable, to prove a failed call changed nothing."""
+    ids = sorted(index._snap.id_to_pos)
+    stored = index.get(ids, include_vectors=True)
+    hits = index.search(queries, 5) if len(index) else []
+    return (
+        len(index),
+        [(d.id, json.dumps(d.metadata), d.payload, d.multivector.tobytes()) for d in stored],
+        [[(h.id, round(h.score, 5)) for h in q] for q in hits],
+    )
+
+
+@pytest.fixture
+def queries() -> list[np.ndarray]:
+    rng = np.random.default_rng(99)
+    return [unit_rows(rng, n, DIM) for n in (1, 3, 7)]
+
+
+# ---------------------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("exact_threshold", [0, 10_000])
+def test_search_matches_brute_force(tmp_path, queries, strategy, exact_threshold):
+    # candidates >= corpus size: the approximate path must then equal the exact one
+    with make(
+        tmp_path, strategy=strategy, exact_threshold=exact_threshold, candidates=200
+    ) as index:
+        docs = fill(index, 120)
+        results = index.search(queries, 7)
+        assert len(results) == len(queries)
+        for query, hits in zip(queries, results, strict=True):
+            assert_matches_brute_force(hits, query, docs, 7)
+            assert all(h.payload == f"payload {h.metadata['n']}" for h in hits)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_approximate_path_recall_on_clustered_data(tmp_path, strategy):
+    docs, queries = clustered_docs(400, dim=32, seed=3)
+    with make(tmp_path, dim=32, strategy=strategy, exact_threshold=0, candidates=60) as index:
+        index.add([str(i) for i in range(len(docs))], docs)
+        found = index.search(queries, 10)
+    by_id = {str(i): d for i, d in enumerate(docs)}
+    recall = np.mean(
+        [
+            len({h.id for h in hits} & {i for i, _ in brute_topk(q, by_id, 10)}) / 10
+            for q, hits in zip(queries, found, strict=True)
+        ]
+    )
+    assert recall >= 0.9
+
+
+def test_k_larger_than_index_returns_all_and_empty_index_returns_empty(tmp_path, queries):
+    with make(tmp_path) as index:
+        assert index.search(queries, 3) == [[], [], []]
+        docs = fill(index, 4)
+        hits = index.search(queries[:1], 50)[0]
+        assert len(hits) == 4
+        assert_matches_brute_force(hits, queries[0], docs, 4)
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_k_must_be_positive(tmp_path, queries, k):
+    with make(tmp_path) as index:
+        fill(index, 3)
+        with pytest.raises(InvalidInputError, match="k >= 1"):
+            index.search(queries, k)
+        with pytest.raises(InvalidInputTypeError):
+            index.search(queries, 2.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("exact_threshold", [0, 10_000])
+def test_filter_returns_k_matching_documents(tmp_path, queries, strategy, exact_threshold):
+    with make(tmp_path, strategy=strategy, exact_threshold=exact_threshold, candidates=8) as index:
+        docs = fill(index, 200)  # 10 "rare" documents
+        rare = {i: d for i, d in docs.items() if int(i[1:]) % 20 == 0}
+        for flt in ({"group": "rare"}, lambda meta: meta["group"] == "rare"):
+            for k, expected in ((5, 5), (10, 10), (30, 10)):
+                results = index.search(queries, k, filter=flt)
+                for query, hits in zip(queries, results, strict=True):
+                    assert len(hits) == expected
+                    assert all(h.metadata["group"] == "rare" for h in hits)
+                    assert_matches_brute_force(hits, query, rare, expected)
+
+
+def test_filter_on_unknown_key_or_value_matches_nothing(tmp_path, queries):
+    with make(tmp_path) as index:
+        fill(index, 10)
+        assert index.search(queries, 3, filter={"missing": 1}) == [[], [], []]
+        assert index.search(queries, 3, filter={"group": "none"}) == [[], [], []]
+        with pytest.raises(InvalidInputTypeError, match="filter"):
+            index.search(queries, 3, filter="group=rare")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+def test_get_len_contains_and_order(tmp_path):
+    with make(tmp_path) as index:
+        docs = fill(index, 5)
+        assert len(index) == 5 and "d3" in index and "zz" not in index
+        got = index.get(["d4", "nope", "d0", "d4"], include_vectors=True)
+        assert [d.id for d in got] == ["d4", "d0", "d4"]
+        np.testing.assert_array_equal(got[0].multivector, docs["d4"].astype(np.float16))
+        assert got[1].metadata == {"group": "rare", "n": 0} and got[1].payload == "payload 0"
+        assert index.get(["d1"])[0].multivector is None
+
+
+def test_returned_metadata_is_a_copy(tmp_path, queries):
+    with make(tmp_path) as index:
+        index.add(["a"], [unit_rows(np.random.default_rng(0), 2, DIM)], [{"tags": ["x"]}])
+        index.get(["a"])[0].metadata["tags"].append("mutated")
+        index.search(queries, 1)[0][0].metadata["tags"].append("mutated")
+        assert index.get(["a"])[0].metadata == {"tags": ["x"]}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_delete_upsert_and_search_agree_with_brute_force(tmp_path, queries, strategy):
+    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+        docs = fill(index, 40)
+        assert index.delete(["d1", "d2", "unknown", "d1"]) == 2
+        assert index.delete(["d1"]) == 0
+        del docs["d1"], docs["d2"]
+        replacement = random_docs(2, DIM, seed=7)
+        index.upsert(["d3", "new"], replacement, [{"v": 2}, {"v": 3}])
+        docs["d3"], docs["new"] = replacement
+        assert len(index) == 40 - 2 + 1
+        assert index.get(["d3"])[0].metadata == {"v": 2}
+        for query, hits in zip(queries, index.search(queries, 6), strict=True):
+            assert_matches_brute_force(hits, query, docs, 6)
+
+
+def test_delete_strict_mode_deletes_nothing_on_unknown_id(tmp_path, queries):
+    with make(tmp_path) as index:
+        fill(index, 5)
+        before = state(index, queries)
+        with pytest.raises(UnknownIdError, match="nothing was deleted"):
+            index.delete(["d1", "ghost"], missing_ok=False)
+        assert state(index, queries) == before
+
+
+def test_many_small_adds_merge_segments(tmp_path, queries):
+    with make(tmp_path) as index:
+        docs: dict[str, np.ndarray] = {}
+        for i in range(40):
+            doc = random_docs(1, DIM, seed=1000 + i)[0]
+            index.add([f"s{i}"], [doc])
+            docs[f"s{i}"] = doc
+        assert len(index._snap.segments) <= 6  # binary-counter merging keeps it logarithmic
+        files = list((tmp_path / "idx" / "vectors").iterdir())
+        assert len(files) == len(index._snap.segments)
+        for query, hits in zip(queries, index.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def _bad_calls(rng: np.random.Generator) -> list[tuple[str, Any, type[Exception], str]]:
+    good = unit_rows(rng, 3, DIM)
+    nan = good.copy()
+    nan[1, 2] = np.nan
+    inf = good.copy()
+    inf[0, 0] = np.inf
+    return [
+        ("add", (["d0"], [good]), DuplicateIdError, "already stored"),
+        ("add", (["x", "x"], [good, good]), DuplicateIdError, "more than once"),
+        ("add", (["x"], [unit_rows(rng, 3, DIM + 1)]), DimensionMismatchError, "dim 16"),
+        ("add", (["x"], [nan]), InvalidInputError, "NaN or inf"),
+        ("add", (["x"], [inf]), InvalidInputError, "NaN or inf"),
+        ("add", (["x"], [np.zeros((0, DIM), np.float32)]), InvalidInputError, "at least one token"),
+        ("add", (["x"], [good[0]]), InvalidInputError, "2-D"),
+        ("add", (["x"], [good.tolist()]), InvalidInputTypeError, "numpy array"),
+        ("add", (["x"], [good.astype(np.int32)]), InvalidInputTypeError, "dtype"),
+        ("add", (["x", "y"], [good]), InvalidInputError, "one multi-vector per id"),
+        ("add", ([""], [good]), InvalidInputError, "non-empty"),
+        ("add", ([7], [good]), InvalidInputTypeError, "str"),
+        ("add", ("x", [good]), InvalidInputTypeError, "list"),
+        ("add", (["x"], [good], [{"a": {1, 2}}]), InvalidInputError, "JSON"),
+        ("add", (["x"], [good], [{"a": float("nan")}]), InvalidInputError, "JSON"),
+        ("add", (["x"], [good], [{1: "a"}]), InvalidInputTypeError, "string keys"),
+        ("add", (["x"], [good], None, [b"bytes"]), InvalidInputTypeError, "payloads"),
+        ("add", (["x"], [good * 1e6]), InvalidInputError, "float16 range"),
+        ("upsert", (["x"], [nan]), InvalidInputError, "NaN"),
+        ("upsert", (["d0", "d0"], [good, good]), DuplicateIdError, "more than once"),
+        ("search", ([unit_rows(rng, 2, DIM + 1)], 3), DimensionMismatchError, "dim 16"),
+        ("search", ([np.zeros((0, DIM), np.float32)], 3), InvalidInputError, "token"),
+        ("search", (good, 3), InvalidInputTypeError, "Wrap a single query"),
+        ("search", ([nan], 3), InvalidInputError, "NaN"),
+    ]
+
+
+def test_bad_input_raises_typed_errors_and_changes_nothing(tmp_path, queries):
+    with make(tmp_path) as index:
+        fill(index, 6)
+        before = state(index, queries)
+        for method, args, error, message in _bad_calls(np.random.default_rng(5)):
+            with pytest.raises(error, match=message):
+                getattr(index, method)(*args)
+            assert state(index, queries) == before, (method, message)
+    with VoyagerIndex.open(tmp_path / "idx") as reopened:
+        assert state(reopened, queries) == before
+
+
+def test_ids_are_data_never_paths(tmp_path, queries):
+    folder = tmp_path / "deep" / "idx"
+    weird = ["../../x", "/etc/passwd", "a/b\\c", "nul\x00byte", "ünï 🥬", " ", "..", "."]
+    with VoyagerIndex.create(folder, dim=DIM) as index:
+        index.add(weird, random_docs(len(weird), DIM, seed=4))
+        assert [d.id for d in index.get(weird)] == weird
+    with VoyagerIndex.open(folder) as index:
+        assert sorted(index._snap.id_to_pos) == sorted(weird)
+        assert index.delete(["../../x"]) == 1
+    created = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    assert all(p.startswith("deep") for p in created)
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------- persistence
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_persistence_round_trip(tmp_path, queries, strategy):
+    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+        fill(index, 30)
+        index.delete(["d5"])
+        index.upsert(["d6"], random_docs(1, DIM, seed=11), [{"new": True}])
+        before = state(index, queries)
+        config = index.config
+    with VoyagerIndex.open(tmp_path / "idx") as index:
+        assert state(index, queries) == before
+        assert index.config == config
+    with VoyagerIndex(tmp_path / "idx") as index:  # the constructor opens existing indexes
+        assert len(index) == 29
+
+
+def test_hnsw_is_caught_up_after_unsaved_writes(tmp_path, queries):
+    folder = tmp_path / "idx"
+    index = make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100)
+    docs = fill(index, 20)
+    index.save()
+    more = random_docs(5, DIM, seed=12)
+    index.add([f"m{i}" for i in range(5)], more)
+    index.delete(["d0", "d1"])
+    # simulate a crash: drop the object without close(), releasing only the OS lock
+    index._lock.release()
+    index._conn.close()
+    docs.update({f"m{i}": d for i, d in enumerate(more)})
+    del docs["d0"], docs["d1"]
+    with VoyagerIndex.open(folder) as reopened:
+        assert reopened._snap.hnsw_complete
+        for query, hits in zip(queries, reopened.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_compact_drops_tombstones(tmp_path, queries, strategy):
+    folder = tmp_path / "idx"
+    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+        docs = fill(index, 50)
+        index.delete([f"d{i}" for i in range(0, 50, 2)])
+        docs = {i: d for i, d in docs.items() if int(i[1:]) % 2}
+        before = state(index, queries)
+        vectors = folder / "vectors"
+        size_before = sum(f.stat().st_size for f in vectors.iterdir())
+        index.compact()
+        stats = index.stats()
+        assert stats["tombstones"] == 0 and stats["segments"] == 1 and stats["documents"] == 25
+        assert sum(f.stat().st_size for f in vectors.iterdir()) < 0.6 * size_before
+        assert state(index, queries) == before
+        for query, hits in zip(queries, index.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
+        index.add(["after"], random_docs(1, DIM, seed=3))
+    with VoyagerIndex.open(folder) as index:
+        assert len(index) == 26
+        assert len(list((folder / "hnsw").iterdir())) == 1
+
+
+@pytest.mark.parametrize("storage", ["e4m3", "float8"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_low_precision_hnsw_storage(tmp_path, queries, storage, strategy):
+    fde = {"fde_space": "cosine"} if storage == "float8" and strategy == "fde" else {}
+    with make(
+        tmp_path, strategy=strategy, storage=storage, exact_threshold=0, candidates=100, **fde
+    ) as index:
+        docs = fill(index, 60)
+        for query, hits in zip(queries, index.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
+    with VoyagerIndex.open(tmp_path / "idx") as index:
+        assert index.config.storage == storage
+        assert len(index.search(queries, 5)[0]) == 5
+
+
+def test_pool_factor_stores_pooled_tokens(tmp_path, queries):
+    from sauerkraut_rag.retrievers.pooling import pool_tokens
+
+    docs = random_docs(10, DIM, seed=8, lo=6, hi=12)
+    with make(tmp_path, pool_factor=2, pool_protected_tokens=1) as index:
+        index.add([str(i) for i in range(10)], docs)
+        for i, doc in enumerate(docs):
+            stored = index.get([str(i)], include_vectors=True)[0].multivector
+            expected = pool_tokens(doc, 2, protected_tokens=1).astype(np.float16)
+            np.testing.assert_array_equal(stored, expected)
+            assert len(stored) < len(doc)
+        pooled = {str(i): pool_tokens(d, 2, protected_tokens=1) for i, d in enumerate(docs)}
+        for query, hits in zip(queries, index.search(queries, 3), strict=True):
+            assert_matches_brute_force(hits, query, pooled, 3)
+
+
+def test_float32_vector_storage(tmp_path, queries):
+    with make(tmp_path, vector_dtype="float32") as index:
+        docs = fill(index, 10)
+        got = index.get(["d2"], include_vectors=True)[0].multivector
+        np.testing.assert_array_equal(got, docs["d2"])
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+def test_create_open_and_option_checks(tmp_path):
+    with pytest.raises(IndexFormatError, match="No sauerkraut-rag index"):
+        VoyagerIndex.open(tmp_path / "missing")
+    with pytest.raises(IndexFormatError):
+        VoyagerIndex(tmp_path / "missing")  # no dim: cannot create
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file.txt").write_text("x")
+    with pytest.raises(IndexStoreError, match="not empty"):
+        VoyagerIndex.create(tmp_path / "junk", dim=DIM)
+    with pytest.raises(InvalidInputError, match="strategy"):
+        VoyagerIndex.create(tmp_path / "bad", dim=DIM, strategy="magic")
+    make(tmp_path, strategy="tokens").close()
+    with pytest.raises(IndexStoreError, match="already exists"):
+        make(tmp_path)
+    with pytest.raises(DimensionMismatchError, match="dim 16"):
+        VoyagerIndex(tmp_path / "idx", dim=32)
+    with pytest.raises(InvalidInputError, match="other settings"):
+        VoyagerIndex(tmp_path / "idx", strategy="fde")
+    with VoyagerIndex(tmp_path / "idx", exact_threshold=5) as index:  # tunable: applied
+        assert index.config.exact_threshold == 5
+    with VoyagerIndex.open(tmp_path / "idx") as index:
+        assert index.config.exact_threshold == 5 and index.config.strategy == "tokens"
+        assert isinstance(index, MultiVectorIndex)
+        with pytest.raises(InvalidInputError, match="tunable"):
+            index.configure(strategy="fde")
+
+
+def test_single_writer_and_read_only_openers(tmp_path, queries):
+    with make(tmp_path) as writer:
+        fill(writer, 5)
+        with pytest.raises(IndexStoreError, match="already open for writing"):
+            VoyagerIndex.open(tmp_path / "idx")
+        with VoyagerIndex.open(tmp_path / "idx", read_only=True) as reader:
+            assert len(reader) == 5
+            assert reader.search(queries, 2) == writer.search(queries, 2)
+            with pytest.raises(IndexStoreError, match="read_only"):
+                reader.delete(["d1"])
+    index = VoyagerIndex.open(tmp_path / "idx")
+    index.close()
+    index.close()  # idempotent
+    with pytest.raises(IndexStoreError, match="closed"):
+        index.search(queries, 1)
+
+
+# ---------------------------------------------------------------------------- damage
+
+
+def _set_meta(folder: Path, key: str, value: str) -> None:
+    conn = sqlite3.connect(folder / "index.sqlite")
+    with conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    conn.close()
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    make(tmp_path).close()
+    _set_meta(tmp_path / "idx", "format_version", "99")
+    with pytest.raises(IndexFormatError, match="newer"):
+        VoyagerIndex.open(tmp_path / "idx")
+
+
+def test_not_an_index(tmp_path):
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    (folder / "index.sqlite").write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(IndexCorruptedError):
+        VoyagerIndex.open(folder)
+    other = tmp_path / "other"
+    other.mkdir()
+    conn = sqlite3.connect(other / "index.sqlite")
+    conn.execute("CREATE TABLE t(x)")
+    conn.close()
+    with pytest.raises(IndexFormatError, match="not a sauerkraut-rag index"):
+        VoyagerIndex.open(other)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_damaged_vector_segment_is_detected(tmp_path, damage):
+    with make(tmp_path) as index:
+        fill(index, 10)
+    segment = next((tmp_path / "idx" / "vectors").iterdir())
+    if damage == "truncate":
+        segment.write_bytes(segment.read_bytes()[:-7])
+    elif damage == "flip":
+        _flip(segment, 200)
+    else:
+        segment.unlink()
+    with pytest.raises(IndexCorruptedError, match="Vector segment"):
+        VoyagerIndex.open(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
+def test_damaged_hnsw_file_is_rebuilt(tmp_path, queries, damage):
+    with make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100) as index:
+        docs = fill(index, 30)
+    graph = next((tmp_path / "idx" / "hnsw").iterdir())
+    if damage == "truncate":
+        graph.write_bytes(graph.read_bytes()[: len(graph.read_bytes()) // 2])
+    elif damage == "flip":
+        _flip(graph, 5000)
+    else:
+        graph.unlink()
+    with VoyagerIndex.open(tmp_path / "idx") as index:
+        for query, hits in zip(queries, index.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
+    with VoyagerIndex.open(tmp_path / "idx") as index:  # the rebuilt graph was saved
+        assert not index._writer.hnsw_dirty
+
+
+def test_damaged_database_is_detected(tmp_path):
+    with make(tmp_path) as index:
+        fill(index, 10)
+    db = tmp_path / "idx" / "index.sqlite"
+    db.write_bytes(db.read_bytes()[:3000])
+    with pytest.raises(IndexCorruptedError):
+        VoyagerIndex.open(tmp_path / "idx")
+
+
+def test_damaged_document_row_is_detected(tmp_path):
+    with make(tmp_path) as index:
+        fill(index, 10)
+    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
+    with conn:  # what a flipped bit inside a row's text would do
+        conn.execute("UPDATE docs SET payload = 'payload X' WHERE id = 'd3'")
+    conn.close()
+    with pytest.raises(IndexCorruptedError, match="checksum"):
+        VoyagerIndex.open(tmp_path / "idx")
