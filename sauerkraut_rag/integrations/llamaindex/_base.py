@@ -1,0 +1,99 @@
+"""Private base of the two LlamaIndex retrievers: encoder + index + MaxSim search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.vector_stores.types import MetadataFilters
+
+from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
+from sauerkraut_rag.integrations._common import (
+    EncoderLike,
+    check_positive_int,
+    normalise,
+    resolve_encoder,
+    run_off_loop,
+)
+from sauerkraut_rag.integrations.llamaindex._support import (
+    IndexLike,
+    metadata_predicate,
+    open_index,
+    query_text,
+)
+from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+from sauerkraut_rag.types import Hit
+
+
+class IndexRetrieverBase(BaseRetriever):
+    """Shared plumbing: resolve the encoder, open/own the index, search, close.
+
+    Subclasses set :attr:`modality` and implement :meth:`_to_node`.
+    """
+
+    modality: Modality = "text"
+
+    def __init__(
+        self,
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        similarity_top_k: int,
+        filters: MetadataFilters | MetadataFilter | None,
+        batch_size: int,
+        callback_manager: CallbackManager | None,
+        load_kwargs: dict[str, Any] | None,
+        verbose: bool,
+    ) -> None:
+        self.similarity_top_k = check_positive_int(similarity_top_k, name="similarity_top_k")
+        self._batch_size = check_positive_int(batch_size, name="batch_size")
+        self._filter = metadata_predicate(filters)
+        self._encoder: MultiVectorEncoder = resolve_encoder(
+            encoder, modality=self.modality, role="encoder", load_kwargs=load_kwargs
+        )
+        self._owns_index = isinstance(index, (str, Path))
+        self._index: MultiVectorIndex = open_index(index, dim=self._encoder.dim)
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    @property
+    def encoder(self) -> MultiVectorEncoder:
+        """The model that encodes queries and documents."""
+        return self._encoder
+
+    @property
+    def index(self) -> MultiVectorIndex:
+        """The underlying multi-vector index."""
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def close(self) -> None:
+        """Close the index if this retriever opened it from a folder (saves the HNSW graph)."""
+        close = getattr(self._index, "close", None)
+        if self._owns_index and callable(close):
+            close()
+
+    def __enter__(self) -> IndexRetrieverBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _to_node(self, hit: Hit) -> Any:
+        """Turn one index hit into the node type this retriever returns."""
+        raise NotImplementedError
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        query = self._encoder.encode_queries([query_text(query_bundle)], show_progress=False)[0]
+        hits = self._index.search([query], self.similarity_top_k, filter=self._filter)[0]
+        return [
+            NodeWithScore(node=self._to_node(hit), score=normalise(hit.score, query.shape[0]))
+            for hit in hits
+        ]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await run_off_loop(self._retrieve, query_bundle)

@@ -1,0 +1,129 @@
+"""Private conversions between LlamaIndex nodes and index records / hits."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.schema import (
+    BaseNode,
+    ImageNode,
+    MetadataMode,
+    NodeRelationship,
+    RelatedNodeInfo,
+    TextNode,
+)
+
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.integrations.llamaindex._support import decode_base64_image
+from sauerkraut_rag.types import Hit
+
+NODE_INFO_KEY = "_llamaindex"
+"""Metadata key holding the node fields that are not user metadata (ref doc id, ...)."""
+
+
+def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, Any]]:
+    """``node`` -> ``(id, text to encode, payload text, metadata)`` for a text index.
+
+    The encoded text is ``node.get_content(MetadataMode.EMBED)`` (LlamaIndex's
+    convention: non-excluded metadata is embedded with the text); the payload is the
+    bare text.  Node bookkeeping goes under :data:`NODE_INFO_KEY` and is stripped again
+    by :func:`hit_to_text_node`.
+    """
+    if not isinstance(node, BaseNode):
+        raise InvalidInputTypeError(
+            f"Expected nodes[{position}] to be a LlamaIndex node (TextNode, Document), got "
+            f"{type(node).__name__}. Wrap raw text with TextNode(text=...)."
+        )
+    if isinstance(node, ImageNode) or not isinstance(node, TextNode):
+        raise InvalidInputTypeError(
+            f"Expected nodes[{position}] to be a text node, got {type(node).__name__}. "
+            "Index page images with SauerkrautPageRetriever instead."
+        )
+    metadata = check_json_metadata(dict(node.metadata), position=position)
+    info: dict[str, Any] = {
+        "excluded_embed_metadata_keys": list(node.excluded_embed_metadata_keys),
+        "excluded_llm_metadata_keys": list(node.excluded_llm_metadata_keys),
+    }
+    if node.ref_doc_id is not None:
+        info["ref_doc_id"] = node.ref_doc_id
+    metadata[NODE_INFO_KEY] = info
+    embed_text = node.get_content(metadata_mode=MetadataMode.EMBED)
+    return node.node_id, embed_text, node.get_content(metadata_mode=MetadataMode.NONE), metadata
+
+
+def check_json_metadata(metadata: dict[str, Any], *, position: int) -> dict[str, Any]:
+    """Reject metadata that the index cannot store as JSON (it never pickles)."""
+    if NODE_INFO_KEY in metadata:
+        raise InvalidInputError(
+            f"nodes[{position}].metadata uses the reserved key {NODE_INFO_KEY!r}. Rename it."
+        )
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputTypeError(
+            f"Expected nodes[{position}].metadata to be JSON-serialisable (it is stored as "
+            f"JSON), but it is not: {exc}. Convert values to str, int, float, bool, list or dict."
+        ) from exc
+    return metadata
+
+
+def hit_to_text_node(hit: Hit) -> TextNode:
+    """Rebuild the stored ``TextNode`` (same id, text and metadata) from a search hit."""
+    metadata = dict(hit.metadata)
+    info = metadata.pop(NODE_INFO_KEY, None) or {}
+    node = TextNode(
+        id_=hit.id,
+        text=hit.payload or "",
+        metadata=metadata,
+        excluded_embed_metadata_keys=list(info.get("excluded_embed_metadata_keys", [])),
+        excluded_llm_metadata_keys=list(info.get("excluded_llm_metadata_keys", [])),
+    )
+    ref_doc_id = info.get("ref_doc_id")
+    if ref_doc_id is not None:
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=ref_doc_id)
+    return node
+
+
+def image_source(node: BaseNode) -> str | bytes | None:
+    """The page image a node stands for, or ``None`` for a text node.
+
+    Image nodes are ``ImageNode`` / ``ImageDocument`` (``image`` base64, ``image_path``,
+    or ``metadata["file_path"]``), nodes with an ``image_resource``, and any node whose
+    ``metadata["file_path"]`` names an image file (the ColPali reranker convention).
+    """
+    image = getattr(node, "image", None)
+    path = getattr(node, "image_path", None)
+    url = getattr(node, "image_url", None)
+    resource = getattr(node, "image_resource", None)
+    if resource is not None and not isinstance(node, ImageNode):
+        if resource.data:
+            return decode_base64_image(resource.data.decode("ascii"), what="image_resource.data")
+        path = str(resource.path) if resource.path else path
+        url = str(resource.url) if resource.url else url
+    if image:
+        return decode_base64_image(image, what=f"node {node.node_id!r} image")
+    if path:
+        return str(path)
+    file_path = node.metadata.get("file_path")
+    is_image_node = isinstance(node, ImageNode) or resource is not None
+    if isinstance(file_path, str) and (is_image_node or _looks_like_image(file_path)):
+        return file_path
+    if is_image_node:
+        fix = (
+            "Download it and set image_path (URLs are never fetched)."
+            if url
+            else "Set image_path, image (base64) or metadata['file_path']."
+        )
+        raise InvalidInputError(
+            f"Expected image node {node.node_id!r} to carry a local image, but it has "
+            f"image_url={url!r} and no image data or path. {fix}"
+        )
+    return None
+
+
+def _looks_like_image(path: str) -> bool:
+    mime, _ = mimetypes.guess_type(Path(path).name)
+    return mime is not None and mime.startswith("image/")

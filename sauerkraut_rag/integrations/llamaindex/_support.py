@@ -1,0 +1,85 @@
+"""Private LlamaIndex-side helpers (query text, image inputs); the rest is in ``_common``."""
+
+from __future__ import annotations
+
+import base64
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.vector_stores.types import MetadataFilters
+from llama_index.core.vector_stores.utils import build_metadata_filter_fn
+
+from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+
+
+def query_text(query_bundle: Any) -> str:
+    """Return the text of a ``QueryBundle``; queries are text for every model family."""
+    text = getattr(query_bundle, "query_str", None)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(
+            "Expected a QueryBundle with a non-empty query_str (all three model families "
+            f"take text queries), got query_str={text!r}. Pass QueryBundle('your question')."
+        )
+    return text
+
+
+def image_input(item: Any, *, what: str) -> str | bytes:
+    """Turn LlamaIndex's ``ImageType`` (path ``str`` or ``BytesIO``) into encoder input."""
+    if isinstance(item, BytesIO):
+        return item.getvalue()
+    if isinstance(item, Path):
+        return str(item)
+    if isinstance(item, (str, bytes)):
+        return item
+    raise InvalidInputTypeError(
+        f"Expected {what} to be an image path (str) or BytesIO, got {type(item).__name__}."
+    )
+
+
+def decode_base64_image(data: str, *, what: str) -> bytes:
+    """Decode a base64 image string (``ImageNode.image``) with a clear error."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"Expected {what} to be base64-encoded image bytes, but it does not decode "
+            f"({exc}). Store the raw image as base64.b64encode(data).decode()."
+        ) from exc
+
+
+IndexLike = MultiVectorIndex | str | Path
+"""An index object, or a folder holding (or to hold) a persistent ``VoyagerIndex``."""
+
+
+def open_index(index: Any, *, dim: int) -> MultiVectorIndex:
+    """Return ``index`` itself, or open/create a ``VoyagerIndex`` in the given folder."""
+    if isinstance(index, (str, Path)):
+        from sauerkraut_rag.retrievers.index import VoyagerIndex
+
+        return VoyagerIndex(index, dim=dim)
+    if not isinstance(index, MultiVectorIndex):
+        raise InvalidInputTypeError(
+            f"Expected index to be a MultiVectorIndex (e.g. VoyagerIndex) or a folder path, "
+            f"got {type(index).__name__}. Pass index='./my-index' to create one on disk."
+        )
+    if index.dim != dim:
+        raise DimensionMismatchError(
+            f"Expected an index of dim {dim} (the encoder's), got one of dim {index.dim}. "
+            "Use the model the index was built with, or a new index folder."
+        )
+    return index
+
+
+def metadata_predicate(filters: Any) -> MetadataFilter | None:
+    """LlamaIndex ``MetadataFilters`` -> predicate on metadata; dicts/callables pass through."""
+    if filters is None or isinstance(filters, dict) or callable(filters):
+        return filters
+    if isinstance(filters, MetadataFilters):
+        match = build_metadata_filter_fn(lambda metadata: metadata, filters)
+        return lambda metadata: bool(match(metadata))  # type: ignore[arg-type]
+    raise InvalidInputTypeError(
+        "Expected filters to be LlamaIndex MetadataFilters, a dict of required metadata "
+        f"values or a callable(metadata) -> bool, got {type(filters).__name__}."
+    )

@@ -1,0 +1,156 @@
+"""``SauerkrautRetriever``: a LlamaIndex text retriever over a multi-vector (Voyager) index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.ingestion import run_transformations
+from llama_index.core.schema import BaseNode, Document, TextNode, TransformComponent
+from llama_index.core.settings import Settings
+from llama_index.core.vector_stores.types import MetadataFilters
+
+from sauerkraut_rag.integrations._common import EncoderLike
+from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
+from sauerkraut_rag.integrations.llamaindex._nodes import hit_to_text_node, node_record
+from sauerkraut_rag.integrations.llamaindex._support import IndexLike
+from sauerkraut_rag.retrievers.protocol import MetadataFilter
+from sauerkraut_rag.types import Hit
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 256
+"""Nodes encoded and written per step, so huge inputs never sit in memory as vectors."""
+
+
+class SauerkrautRetriever(IndexRetrieverBase):
+    """Text retrieval by exact MaxSim over nodes stored in a multi-vector index.
+
+    Nodes keep their ``id_``, text and metadata (plus ``ref_doc_id`` and the excluded
+    metadata keys); retrieval returns them as ``TextNode``s in ``NodeWithScore`` with
+    score = MaxSim / number of query tokens.  ``index`` is any
+    :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex` or a folder for a
+    persistent :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`.  ``filters``
+    (LlamaIndex ``MetadataFilters``, a dict of required values, or a predicate on
+    metadata) restricts every search.  ``aretrieve`` encodes and searches in a worker
+    thread, so the event loop stays free.
+    """
+
+    modality = "text"
+
+    def __init__(
+        self,
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        similarity_top_k: int = 4,
+        filters: MetadataFilters | MetadataFilter | None = None,
+        batch_size: int = 32,
+        callback_manager: CallbackManager | None = None,
+        load_kwargs: dict[str, Any] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        """Wrap a text ``encoder`` (instance, hub id or folder) and an index (or folder)."""
+        super().__init__(
+            encoder,
+            index,
+            similarity_top_k=similarity_top_k,
+            filters=filters,
+            batch_size=batch_size,
+            callback_manager=callback_manager,
+            load_kwargs=load_kwargs,
+            verbose=verbose,
+        )
+
+    # ---- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_nodes(
+        cls,
+        nodes: Sequence[BaseNode],
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> SauerkrautRetriever:
+        """Build a retriever and index ``nodes`` (ids kept); ``kwargs`` go to ``__init__``."""
+        retriever = cls(encoder, index, **kwargs)
+        retriever.add_nodes(nodes, show_progress=show_progress)
+        return retriever
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        transformations: list[TransformComponent] | None = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> SauerkrautRetriever:
+        """Build a retriever and index ``documents`` split by ``transformations``.
+
+        ``transformations=None`` uses ``Settings.transformations`` (a ``SentenceSplitter``
+        by default), like ``VectorStoreIndex.from_documents``; ``[]`` stores each
+        document as one node under its own id.
+        """
+        retriever = cls(encoder, index, **kwargs)
+        retriever.add_documents(
+            documents, transformations=transformations, show_progress=show_progress
+        )
+        return retriever
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def add_documents(
+        self,
+        documents: Sequence[Document],
+        *,
+        transformations: list[TransformComponent] | None = None,
+        show_progress: bool = False,
+    ) -> list[str]:
+        """Split ``documents`` into nodes (see :meth:`from_documents`) and index them."""
+        steps = Settings.transformations if transformations is None else transformations
+        nodes = run_transformations(list(documents), steps, show_progress=show_progress)
+        return self.add_nodes(nodes, show_progress=show_progress)
+
+    def add_nodes(
+        self,
+        nodes: Sequence[BaseNode],
+        *,
+        replace: bool = False,
+        show_progress: bool = False,
+    ) -> list[str]:
+        """Encode and store text nodes; returns their ids in order.
+
+        A stored id raises :class:`~sauerkraut_rag.errors.DuplicateIdError` unless
+        ``replace=True``.  Work proceeds in chunks of 256 nodes.
+        """
+        records = [node_record(node, position=i) for i, node in enumerate(nodes)]
+        write = self._index.upsert if replace else self._index.add
+        for start in range(0, len(records), _CHUNK):
+            chunk = records[start : start + _CHUNK]
+            multivectors = self._encoder.encode_documents(
+                [record[1] for record in chunk],
+                batch_size=self._batch_size,
+                show_progress=show_progress,
+            )
+            write(
+                [record[0] for record in chunk],
+                multivectors,
+                [record[3] for record in chunk],
+                [record[2] for record in chunk],
+            )
+        logger.debug("Indexed %d nodes", len(records))
+        return [record[0] for record in records]
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> int:
+        """Remove nodes by id (unknown ids ignored); returns how many were removed."""
+        return self._index.delete(list(node_ids))
+
+    def _to_node(self, hit: Hit) -> TextNode:
+        return hit_to_text_node(hit)

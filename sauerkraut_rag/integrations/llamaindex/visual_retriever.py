@@ -1,0 +1,170 @@
+"""``SauerkrautPageRetriever``: text queries -> page images (``ImageNode``) by exact MaxSim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import ImageNode
+from llama_index.core.vector_stores.types import MetadataFilters
+
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.integrations._common import EncoderLike
+from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
+from sauerkraut_rag.integrations.llamaindex._pages import hit_to_image_node, page_metadata
+from sauerkraut_rag.integrations.llamaindex._support import IndexLike
+from sauerkraut_rag.pages import iter_pages, save_page_image
+from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+from sauerkraut_rag.types import Hit, Page
+
+logger = logging.getLogger(__name__)
+
+
+class SauerkrautPageRetriever(IndexRetrieverBase):
+    """Retrieve rendered document pages for a text query with a page model (no OCR).
+
+    Pages come from PDFs, image files, folders or bytes (:meth:`from_sources`,
+    :meth:`add_sources`); each page image is saved under ``image_folder`` (default:
+    ``<index folder>/pages``) and its multi-vector stored in the index.  Results are
+    ``ImageNode``s with ``image_path``, ``image_mimetype`` and metadata ``source`` and
+    ``page`` (1-based), scored by MaxSim / number of query tokens; with
+    ``include_image_data=True`` the base64 image is filled in as well.  The nodes work in
+    ``RetrieverQueryEngine.from_args(retriever, llm=..., multimodal=True)``.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        image_folder: str | Path | None = None,
+        similarity_top_k: int = 3,
+        include_image_data: bool = False,
+        filters: MetadataFilters | MetadataFilter | None = None,
+        batch_size: int = 4,
+        image_format: Literal["png", "webp"] = "png",
+        callback_manager: CallbackManager | None = None,
+        load_kwargs: dict[str, Any] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        """Wrap a page ``encoder`` and an index (or index folder)."""
+        if image_format not in ("png", "webp"):
+            raise InvalidInputError(f"Expected image_format 'png' or 'webp', got {image_format!r}.")
+        super().__init__(
+            encoder,
+            index,
+            similarity_top_k=similarity_top_k,
+            filters=filters,
+            batch_size=batch_size,
+            callback_manager=callback_manager,
+            load_kwargs=load_kwargs,
+            verbose=verbose,
+        )
+        self._image_folder = _image_folder(image_folder, self._index)
+        self.include_image_data = bool(include_image_data)
+        self._image_format: Literal["png", "webp"] = image_format
+
+    @classmethod
+    def from_sources(
+        cls,
+        sources: Any,
+        encoder: EncoderLike,
+        index: IndexLike,
+        *,
+        dpi: int = 144,
+        show_progress: bool | None = None,
+        page_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SauerkrautPageRetriever:
+        """Build a retriever and index every page of ``sources`` (PDFs, images, folders).
+
+        ``page_options`` go to :meth:`add_sources`; ``kwargs`` to the constructor.
+        """
+        retriever = cls(encoder, index, **kwargs)
+        retriever.add_sources(sources, dpi=dpi, show_progress=show_progress, **(page_options or {}))
+        return retriever
+
+    @property
+    def image_folder(self) -> Path:
+        """Folder holding the stored page images."""
+        return self._image_folder
+
+    def add_sources(
+        self, sources: Any, *, dpi: int = 144, show_progress: bool | None = None, **options: Any
+    ) -> list[str]:
+        """Render/load every page of ``sources`` and index it; returns the page ids.
+
+        ``options`` go to :func:`sauerkraut_rag.pages.iter_pages` (``max_pixels``,
+        ``recursive``, ``password``, ``on_error``).  Pages stream through in batches, so
+        a long PDF never sits in memory at once.
+        """
+        pages = iter_pages(sources, dpi=dpi, show_progress=show_progress, **options)
+        return self.add_pages(pages)
+
+    def add_pages(self, pages: Iterable[Page]) -> list[str]:
+        """Save, encode and store pages (upsert: the same page content keeps one id).
+
+        A page's id is derived from its source's SHA-256 and page number, so indexing the
+        same file again replaces its pages instead of duplicating them.
+        """
+        ids: list[str] = []
+        for batch in _batches(pages, self._batch_size):
+            for i, page in enumerate(batch):
+                if not isinstance(page, Page):
+                    raise InvalidInputTypeError(
+                        f"Expected Page objects (from sauerkraut_rag.pages.iter_pages), got "
+                        f"{type(page).__name__} at batch position {i}. Use add_sources()."
+                    )
+            paths = [
+                save_page_image(page, self._image_folder, format=self._image_format)
+                for page in batch
+            ]
+            multivectors = self._encoder.encode_documents(
+                [page.image for page in batch], batch_size=self._batch_size, show_progress=False
+            )
+            records = {  # a page repeated within one batch is stored once
+                path.stem: (vectors, page_metadata(page, path))
+                for page, path, vectors in zip(batch, paths, multivectors, strict=True)
+            }
+            self._index.upsert(
+                list(records),
+                [vectors for vectors, _ in records.values()],
+                [metadata for _, metadata in records.values()],
+            )
+            ids.extend(path.stem for path in paths)
+        logger.debug("Indexed %d pages into %s", len(ids), self._image_folder)
+        return ids
+
+    def delete_pages(self, page_ids: list[str]) -> int:
+        """Remove pages by id from the index (their image files stay); returns the count."""
+        return self._index.delete(list(page_ids))
+
+    def _to_node(self, hit: Hit) -> ImageNode:
+        return hit_to_image_node(
+            hit, self._image_folder, include_image_data=self.include_image_data
+        )
+
+
+def _batches(items: Iterable[Page], size: int) -> Iterator[list[Page]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _image_folder(image_folder: Any, index: MultiVectorIndex) -> Path:
+    """``image_folder`` if given, else ``<index folder>/pages``."""
+    if image_folder is not None:
+        return Path(image_folder)
+    folder = getattr(index, "path", None)
+    if folder is None:
+        raise InvalidInputError(
+            f"Cannot tell where to store page images: the index ({type(index).__name__}) has "
+            "no folder. Pass image_folder='./pages' or use a VoyagerIndex."
+        )
+    return Path(folder) / "pages"
