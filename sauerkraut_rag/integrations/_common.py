@@ -2,6 +2,8 @@
 
 - :func:`run_off_loop`: run blocking model/index work in a worker thread;
 - :func:`resolve_encoder`: accept an encoder object or a model id/folder, check modality;
+- :func:`resolve_index` / :class:`IndexHandle`: an index object, folder or temporary one;
+- :func:`resolve_muvera`, :func:`float_rows`: the single-vector (MUVERA) view;
 - :func:`check_positive_int`, :func:`normalise`, :func:`image_base64`.
 """
 
@@ -12,14 +14,22 @@ import base64
 import contextvars
 import functools
 import mimetypes
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
-from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.errors import (
+    DimensionMismatchError,
+    InvalidInputError,
+    InvalidInputTypeError,
+)
+from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
+from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
 
 T = TypeVar("T")
 ScoreT = TypeVar("ScoreT", float, np.ndarray)
@@ -102,3 +112,97 @@ def image_base64(path: str | Path) -> tuple[str, str]:
         ) from exc
     mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     return base64.b64encode(data).decode("ascii"), mime
+
+
+def resolve_muvera(muvera: Any, *, dim: int) -> MuveraEncoder:
+    """A :class:`MuveraEncoder` for token vectors of size ``dim``.
+
+    ``None`` gives the default seeded settings; an ``FDEConfig`` or ``MuveraEncoder``
+    must have been made for ``dim``.
+    """
+    if muvera is None:
+        return MuveraEncoder(dim=dim)
+    if isinstance(muvera, FDEConfig):
+        muvera = MuveraEncoder(muvera)
+    if not isinstance(muvera, MuveraEncoder):
+        raise InvalidInputTypeError(
+            f"Expected muvera to be a MuveraEncoder, an FDEConfig or None, got "
+            f"{type(muvera).__name__}. Example: muvera=FDEConfig(dim=128, num_repetitions=20)."
+        )
+    if muvera.config.dim != dim:
+        raise DimensionMismatchError(
+            f"Expected a MUVERA config for {dim}-d token vectors (the model's dim), got "
+            f"dim={muvera.config.dim}. Build it with FDEConfig(dim={dim}, ...)."
+        )
+    return muvera
+
+
+def float_rows(matrix: np.ndarray) -> list[list[float]]:
+    """``(n, out_dim)`` array -> ``n`` flat lists of Python floats (what frameworks expect)."""
+    return np.asarray(matrix, dtype=np.float64).tolist()
+
+
+@dataclass
+class IndexHandle:
+    """An index plus what the adapter must release: ``owned`` indexes it opened itself,
+    and the temporary folder (``tmpdir``) it created when no folder was given."""
+
+    index: MultiVectorIndex
+    owned: bool = False
+    tmpdir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def folder(self) -> Path | None:
+        """The index folder, when the index lives in one (``VoyagerIndex.path``)."""
+        path = getattr(self.index, "path", None)
+        return Path(path) if path is not None else None
+
+    def close(self) -> None:
+        """Close an index this handle opened and delete its temporary folder, if any."""
+        if self.owned:
+            close = getattr(self.index, "close", None)
+            if callable(close):
+                close()
+        if self.tmpdir is not None:
+            self.tmpdir.cleanup()
+            self.tmpdir = None
+
+
+def resolve_index(
+    index: Any, *, dim: int, role: str, read_only: bool = False, **options: Any
+) -> IndexHandle:
+    """Use a ``MultiVectorIndex`` as given, or open/create a ``VoyagerIndex``.
+
+    A ``str``/``Path`` folder is opened (created with ``dim`` and ``options`` when it holds
+    no index); ``None`` creates one in a temporary folder deleted by ``close()`` (or at
+    garbage collection).  The index's ``dim`` must equal ``dim``.
+    """
+    tmpdir = None
+    if index is None:
+        if read_only:
+            raise InvalidInputError(
+                f"read_only=True needs an existing index folder for {role}, got None."
+            )
+        tmpdir = tempfile.TemporaryDirectory(prefix="sauerkraut-rag-")
+        index = Path(tmpdir.name) / "index"
+    if isinstance(index, (str, Path)):
+        from sauerkraut_rag.retrievers.index import VoyagerIndex
+
+        opened = VoyagerIndex(index, dim, read_only=read_only, **options)
+        return IndexHandle(opened, owned=True, tmpdir=tmpdir)
+    if not isinstance(index, MultiVectorIndex):
+        raise InvalidInputTypeError(
+            f"Expected {role} to be a MultiVectorIndex (e.g. VoyagerIndex), an index folder "
+            f"or None, got {type(index).__name__}."
+        )
+    if options or read_only:
+        raise InvalidInputError(
+            f"Index options {sorted(options) + (['read_only'] if read_only else [])} only "
+            f"apply when {role} is a folder; configure the index object itself instead."
+        )
+    if index.dim != dim:
+        raise DimensionMismatchError(
+            f"Expected {role} to hold {dim}-d token vectors (the model's dim), got an index "
+            f"of dim {index.dim}. Use a new index for this model."
+        )
+    return IndexHandle(index)

@@ -1,0 +1,280 @@
+"""``VisualPageRetriever``: LangChain retriever over page images (PDFs, scans) by MaxSim."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from sauerkraut_rag.encoders.base import MultiVectorEncoder
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.integrations._common import (
+    EncoderLike,
+    IndexHandle,
+    check_positive_int,
+    image_base64,
+    normalise,
+    resolve_encoder,
+    resolve_index,
+    run_off_loop,
+)
+from sauerkraut_rag.pages import iter_pages, save_page_image
+from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+from sauerkraut_rag.types import Hit, Page
+
+logger = logging.getLogger(__name__)
+
+PAGES_FOLDER = "pages"
+"""Sub-folder of the index folder that holds the rendered page images."""
+
+
+class VisualPageRetriever(BaseRetriever):
+    """Retrieve document pages as images with a page model (no OCR).
+
+    Build it from PDFs, image files or folders with :meth:`from_sources`, or reopen a
+    persisted index with ``VisualPageRetriever(model=..., index="folder")``.  Each result
+    is a ``Document`` whose ``page_content`` is empty (or the page text, when a
+    ``page_text`` function was given at ingestion) and whose metadata holds ``source``,
+    ``page`` (1-based), ``image_path`` (the rendered page image in the index folder),
+    ``score`` (MaxSim divided by the number of query tokens) and the other page facts
+    (``total_pages``, ``width``, ``height``, ``kind``, ``source_sha256``, ``dpi``).
+    With ``include_image_base64=True`` it also holds ``image_base64`` and
+    ``image_mime_type``, ready for a multimodal chat model.
+
+    ``k`` is set in the constructor and can be overridden per call:
+    ``retriever.invoke("query", k=2)``; so can ``filter`` (a dict of metadata values).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Any = Field(description="The loaded page encoder.")
+    index: Any = Field(description="The MultiVectorIndex holding the pages.")
+    k: int = Field(default=4, description="Pages returned per query.")
+    include_image_base64: bool = Field(default=False, description="Add base64 page images.")
+    filter: Any = Field(default=None, description="Metadata pre-filter (dict or predicate).")
+    _handle: IndexHandle | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        model: EncoderLike,
+        index: MultiVectorIndex | str | Path | None = None,
+        *,
+        k: int = 4,
+        include_image_base64: bool = False,
+        filter: MetadataFilter | None = None,
+        read_only: bool = False,
+        load_kwargs: dict[str, Any] | None = None,
+        index_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``model``: page encoder, hub id or folder; ``index``: index, folder or None (temp).
+
+        A folder is opened (``read_only`` for search-only use) or created with
+        ``index_options``; :meth:`close` releases it.
+        """
+        encoder = resolve_encoder(model, modality="image", role="model", load_kwargs=load_kwargs)
+        k = check_positive_int(k, name="k")
+        handle = resolve_index(
+            index, dim=encoder.dim, role="index", read_only=read_only, **(index_options or {})
+        )
+        super().__init__(
+            model=encoder,
+            index=handle.index,
+            k=k,
+            include_image_base64=include_image_base64,
+            filter=filter,
+            **kwargs,
+        )
+        self._handle = handle
+
+    def close(self) -> None:
+        """Close the index if this retriever opened it (releases the writer lock)."""
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def encoder(self) -> MultiVectorEncoder:
+        """The page encoder."""
+        return self.model
+
+    # ---- ingestion ---------------------------------------------------------------------
+
+    @classmethod
+    def from_sources(
+        cls,
+        sources: Any,
+        model: MultiVectorEncoder | str | Path,
+        *,
+        index_path: str | Path | None = None,
+        dpi: int = 144,
+        k: int = 4,
+        index_options: dict[str, Any] | None = None,
+        include_image_base64: bool = False,
+        image_format: Literal["png", "webp"] = "png",
+        batch_size: int = 4,
+        page_text: Callable[[Page], str | None] | None = None,
+        show_progress: bool | None = None,
+        load_kwargs: dict[str, Any] | None = None,
+        **page_options: Any,
+    ) -> Self:
+        """Render and index ``sources`` (PDFs, images, folders, bytes) into ``index_path``.
+
+        ``index_path=None`` uses a temporary folder deleted with the retriever.  Pages
+        stream through the model ``batch_size`` at a time; page images are written to
+        ``index_path / "pages"``.  ``page_options`` go to :func:`sauerkraut_rag.pages.
+        iter_pages` (``max_pixels``, ``recursive``, ``password``, ``on_error``).
+        """
+        retriever = cls(
+            model,
+            index_path,
+            k=k,
+            include_image_base64=include_image_base64,
+            load_kwargs=load_kwargs,
+            index_options=index_options,
+        )
+        retriever.add_sources(
+            sources,
+            dpi=dpi,
+            image_format=image_format,
+            batch_size=batch_size,
+            page_text=page_text,
+            show_progress=show_progress,
+            **page_options,
+        )
+        return retriever
+
+    def add_sources(
+        self,
+        sources: Any,
+        *,
+        dpi: int = 144,
+        image_dir: str | Path | None = None,
+        image_format: Literal["png", "webp"] = "png",
+        batch_size: int = 4,
+        page_text: Callable[[Page], str | None] | None = None,
+        show_progress: bool | None = None,
+        **page_options: Any,
+    ) -> list[str]:
+        """Render, encode and store pages; re-adding a page replaces it.  Returns page ids.
+
+        A page's id is derived from its source name, file hash and page number, so
+        indexing the same file twice does not duplicate its pages.
+        """
+        batch_size = check_positive_int(batch_size, name="batch_size")
+        folder = self._image_dir(image_dir)
+        pages = iter_pages(sources, dpi=dpi, show_progress=show_progress, **page_options)
+        ids: list[str] = []
+        while batch := list(itertools.islice(pages, batch_size)):
+            ids.extend(self._add_batch(batch, folder, image_format, page_text))
+        logger.info("Indexed %d pages; the index holds %d documents", len(ids), len(self.index))
+        return ids
+
+    def _add_batch(
+        self,
+        pages: list[Page],
+        folder: Path,
+        image_format: Literal["png", "webp"],
+        page_text: Callable[[Page], str | None] | None,
+    ) -> list[str]:
+        vectors = self.encoder.encode_documents(
+            [page.image for page in pages], batch_size=len(pages), show_progress=False
+        )
+        ids = [_page_id(page) for page in pages]
+        metadatas = []
+        for page in pages:
+            path = save_page_image(page, folder, format=image_format)
+            metadatas.append({**page.metadata, "image_path": str(path.resolve())})
+        payloads = [_page_text(page_text, page) for page in pages]
+        self.index.upsert(ids, vectors, metadatas=metadatas, payloads=payloads)
+        return ids
+
+    def _image_dir(self, image_dir: str | Path | None) -> Path:
+        if image_dir is not None:
+            return Path(image_dir)
+        folder = self._handle.folder if self._handle is not None else None
+        if folder is None:
+            raise InvalidInputError(
+                "This index has no folder to store page images in. Pass "
+                "image_dir=... to add_sources()."
+            )
+        return folder / PAGES_FOLDER
+
+    # ---- retrieval ---------------------------------------------------------------------
+
+    def search(
+        self, query: str, *, k: int | None = None, filter: MetadataFilter | None = None
+    ) -> list[Document]:
+        """The ``k`` best pages for ``query`` as Documents, best first."""
+        if not isinstance(query, str):
+            raise InvalidInputTypeError(
+                f"Expected the query to be a str, got {type(query).__name__}."
+            )
+        top = check_positive_int(self.k if k is None else k, name="k")
+        if len(self.index) == 0:
+            return []
+        tokens = self.encoder.encode_queries([query], batch_size=1, show_progress=False)[0]
+        active = self.filter if filter is None else filter
+        hits = self.index.search([tokens], top, filter=active)[0]
+        return [self._to_document(hit, tokens.shape[0]) for hit in hits]
+
+    def _to_document(self, hit: Hit, n_query_tokens: int) -> Document:
+        metadata = {**hit.metadata, "score": float(normalise(hit.score, n_query_tokens))}
+        if self.include_image_base64:
+            data, mime = image_base64(metadata["image_path"])
+            metadata["image_base64"] = data
+            metadata["image_mime_type"] = mime
+        return Document(id=hit.id, page_content=hit.payload or "", metadata=metadata)
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: MetadataFilter | None = None,
+    ) -> list[Document]:
+        return self.search(query, k=k, filter=filter)
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: MetadataFilter | None = None,
+    ) -> list[Document]:
+        return await run_off_loop(self.search, query, k=k, filter=filter)
+
+
+def _page_id(page: Page) -> str:
+    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _page_text(page_text: Callable[[Page], str | None] | None, page: Page) -> str | None:
+    if page_text is None:
+        return None
+    text = page_text(page)
+    if text is not None and not isinstance(text, str):
+        raise InvalidInputTypeError(
+            f"Expected page_text to return a str or None, got {type(text).__name__} for "
+            f"{page.source} page {page.page_number}."
+        )
+    return text
