@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sauerkraut_rag.encoders import _hf_loading as hf_loading
 from sauerkraut_rag.encoders._checkpoint import load_safetensors, read_json, require_files
 from sauerkraut_rag.errors import CheckpointError, InvalidInputError, InvalidInputTypeError
 
@@ -141,15 +142,14 @@ def canonical_keys(state: Mapping[str, torch.Tensor], *, source: Path) -> dict[s
 
 def load_tokenizer(folder: Path, config: Qwen3VLConfig) -> PreTrainedTokenizerBase:
     """The checkpoint's tokenizer, left-padded, checked against the prompt tokens and config."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), config=config)
-    except Exception as exc:  # missing/corrupt tokenizer files surface as many types
+    has_bpe_files = all((folder / n).is_file() for n in ("vocab.json", "merges.txt"))
+    if not (folder / "tokenizer.json").is_file() and not has_bpe_files:
         raise CheckpointError(
-            f"Could not load the tokenizer from {folder} ({type(exc).__name__}: {exc}). "
-            "Expected tokenizer.json / tokenizer_config.json of the checkpoint; re-download it."
-        ) from exc
+            f"The model folder {folder} is missing its tokenizer: expected tokenizer.json "
+            "(or vocab.json and merges.txt). Download the complete checkpoint."
+        )
+    # ``config`` spares AutoTokenizer from parsing config.json (model_type "colqwen3").
+    tokenizer = hf_loading.load_tokenizer(folder, trust_remote_code=False, config=config)
     tokenizer.padding_side = "left"
     missing = [
         t

@@ -337,9 +337,14 @@ def build_tiny_colqwen3(
         str(folder / "model.safetensors"),
         metadata={"format": "pt"},
     )
+    write_processor_files(folder)
+    return folder
+
+
+def write_processor_files(folder: Path) -> None:
+    """Write the tokenizer, image/video processor configs and chat template into ``folder``."""
     _write_processor_configs(folder)
     _build_tokenizer(folder)
-    return folder
 
 
 def break_checkpoint(folder: Path, how: BrokenKind) -> Path:
