@@ -9,6 +9,7 @@ from typing import Any
 
 from llama_index.core.schema import (
     BaseNode,
+    ImageDocument,
     ImageNode,
     MetadataMode,
     NodeRelationship,
@@ -37,7 +38,9 @@ def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, A
             f"Expected nodes[{position}] to be a LlamaIndex node (TextNode, Document), got "
             f"{type(node).__name__}. Wrap raw text with TextNode(text=...)."
         )
-    if isinstance(node, ImageNode) or not isinstance(node, TextNode):
+    if isinstance(node, (ImageNode, ImageDocument)) or (
+        getattr(node, "image_resource", None) is not None and not node.get_content().strip()
+    ):
         raise InvalidInputTypeError(
             f"Expected nodes[{position}] to be a text node, got {type(node).__name__}. "
             "Index page images with SauerkrautPageRetriever instead."

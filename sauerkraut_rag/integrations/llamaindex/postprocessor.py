@@ -108,6 +108,8 @@ class MaxSimRerank(BaseNodePostprocessor):
                 "postprocess_nodes(nodes, query_str='...') or pass a QueryBundle."
             )
         query = query_text(query_bundle)
+        nodes = list(nodes)
+        text_items, image_items = self._partition(nodes)  # input errors before any event
         start = ReRankStartEvent(
             query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model
         )
@@ -121,7 +123,14 @@ class MaxSimRerank(BaseNodePostprocessor):
                 EventPayload.TOP_K: self.top_n,
             },
         ) as event:
-            reranked = self._rerank(list(nodes), query)
+            scores = np.zeros(len(nodes), dtype=np.float64)
+            self._score(self._text_encoder, query, text_items, scores)
+            self._score(self._page_encoder, query, image_items, scores)
+            order = sorted(range(len(nodes)), key=lambda i: -scores[i])[: self.top_n]
+            reranked = [
+                NodeWithScore(node=self._output_node(nodes[i]), score=float(scores[i]))
+                for i in order
+            ]
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
@@ -134,26 +143,33 @@ class MaxSimRerank(BaseNodePostprocessor):
         """Async :meth:`_postprocess_nodes`: the models run in a worker thread."""
         return await run_off_loop(self._postprocess_nodes, nodes, query_bundle)
 
-    def _rerank(self, nodes: list[NodeWithScore], query: str) -> list[NodeWithScore]:
+    def _partition(
+        self, nodes: list[NodeWithScore]
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str | bytes]]]:
+        """Split nodes into ``(position, text)`` and ``(position, image)`` work items."""
         text_items: list[tuple[int, str]] = []
         image_items: list[tuple[int, str | bytes]] = []
         for i, scored in enumerate(nodes):
             if not isinstance(scored, NodeWithScore):
                 raise InvalidInputTypeError(
-                    f"Expected nodes[{i}] to be a NodeWithScore, got {type(scored).__name__}."
+                    f"Expected nodes[{i}] to be a NodeWithScore, got {type(scored).__name__}. "
+                    "Wrap nodes as NodeWithScore(node=node)."
                 )
             source = image_source(scored.node)
             if source is None:
                 text_items.append((i, scored.node.get_content(metadata_mode=MetadataMode.EMBED)))
             else:
                 image_items.append((i, source))
-        scores = np.zeros(len(nodes), dtype=np.float64)
-        self._score(self._text_encoder, "text", query, text_items, scores)
-        self._score(self._page_encoder, "image", query, image_items, scores)
-        order = sorted(range(len(nodes)), key=lambda i: -scores[i])[: self.top_n]
-        return [
-            NodeWithScore(node=self._output_node(nodes[i]), score=float(scores[i])) for i in order
-        ]
+        for items, encoder, kind, role in (
+            (text_items, self._text_encoder, "text", "text_encoder"),
+            (image_items, self._page_encoder, "image", "page_encoder"),
+        ):
+            if items and encoder is None:
+                raise InvalidInputError(
+                    f"Got {len(items)} {kind} node(s) but MaxSimRerank has no {role}. "
+                    f"Pass MaxSimRerank({role}=...) or filter those nodes out first."
+                )
+        return text_items, image_items
 
     def _output_node(self, scored: NodeWithScore) -> BaseNode:
         """The node to return: a copy carrying ``retrieval_score`` when asked (inputs untouched).
@@ -176,20 +192,13 @@ class MaxSimRerank(BaseNodePostprocessor):
     def _score(
         self,
         encoder: MultiVectorEncoder | None,
-        kind: str,
         query: str,
         items: list[tuple[int, Any]],
         out: np.ndarray,
     ) -> None:
         """Write normalised MaxSim scores of ``items`` into ``out`` at their positions."""
-        if not items:
+        if not items or encoder is None:
             return
-        if encoder is None:
-            role = "text_encoder" if kind == "text" else "page_encoder"
-            raise InvalidInputError(
-                f"Got {len(items)} {kind} node(s) but MaxSimRerank has no {role}. "
-                f"Pass MaxSimRerank({role}=...) or filter those nodes out first."
-            )
         q = encoder.encode_queries([query], show_progress=False)[0]
         docs = encoder.encode_documents(
             [item for _, item in items], batch_size=self.batch_size, show_progress=False
