@@ -34,6 +34,7 @@ from tests.factories.colqwen3 import (
     BrokenKind,
     break_checkpoint,
     build_tiny_colqwen3,
+    shard_checkpoint,
 )
 from tests.hub_cache import install_in_hf_cache, use_offline_cache
 
@@ -118,6 +119,14 @@ def test_key_prefix_layouts_give_identical_vectors(
     page = PAGES[1]
     np.testing.assert_array_equal(other.encode_document(page), encoder.encode_document(page))
     np.testing.assert_array_equal(other.encode_query("q"), encoder.encode_query("q"))
+
+
+def test_sharded_weights_load(encoder: ColQwen3Encoder, tmp_path: Path) -> None:
+    folder = shard_checkpoint(build_tiny_colqwen3(tmp_path))
+    assert not (folder / "model.safetensors").exists()
+    sharded = load_encoder(folder, device="cpu")
+    page = PAGES[1]
+    np.testing.assert_array_equal(sharded.encode_document(page), encoder.encode_document(page))
 
 
 @pytest.mark.parametrize(("dim", "expected"), [(None, 128), (64, 64)])

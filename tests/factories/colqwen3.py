@@ -377,5 +377,25 @@ def break_checkpoint(folder: Path, how: BrokenKind) -> Path:
     return folder
 
 
+def shard_checkpoint(folder: Path, n_shards: int = 2) -> Path:
+    """Split ``model.safetensors`` into ``model-0000i-of-0000n.safetensors`` plus an index."""
+    folder = Path(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    keys = sorted(weights)
+    weight_map: dict[str, str] = {}
+    for i in range(n_shards):
+        name = f"model-{i + 1:05d}-of-{n_shards:05d}.safetensors"
+        part = {k: weights[k] for k in keys[i::n_shards]}
+        save_file(part, str(folder / name), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(part, name))
+    total = sum(v.numel() * v.element_size() for v in weights.values())
+    _write_json(
+        folder / "model.safetensors.index.json",
+        {"metadata": {"total_size": total}, "weight_map": weight_map},
+    )
+    (folder / "model.safetensors").unlink()
+    return folder
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
