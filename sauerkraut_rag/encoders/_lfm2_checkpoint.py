@@ -77,13 +77,20 @@ def split_state(
     for key, tensor in state.items():
         name = key.removeprefix("base_model.")
         if name.startswith(("custom_text_proj.", "model.custom_text_proj.")):
-            head[name.rsplit("custom_text_proj.", 1)[1]] = tensor
+            target, short = head, name.rsplit("custom_text_proj.", 1)[1]
         elif name.startswith("lm_head."):
             continue
         elif name.startswith("model."):
-            backbone[name.removeprefix("model.")] = tensor
+            target, short = backbone, name.removeprefix("model.")
         else:
             unknown.append(key)
+            continue
+        if short in target:
+            raise CheckpointError(
+                f"The weights hold {key!r} twice (with and without a prefix): the file mixes "
+                "two layouts. Re-download the checkpoint."
+            )
+        target[short] = tensor
     return backbone, head, unknown
 
 

@@ -356,3 +356,25 @@ def test_bad_query_input(encoder: ColLFM2Encoder) -> None:
         encoder.encode_queries([])
     with pytest.raises(InvalidInputTypeError):
         encoder.encode_documents([123])
+
+
+def test_split_state_follows_the_reference_key_mapping() -> None:
+    from sauerkraut_rag.encoders._lfm2_checkpoint import split_state
+
+    t = torch.zeros(1)
+    backbone, head, unknown = split_state(
+        {
+            "model.language_model.a": t,
+            "base_model.model.vision_tower.b": t,
+            "custom_text_proj.weight": t,
+            "base_model.model.custom_text_proj.bias": t,
+            "lm_head.weight": t,
+            "base_model.lm_head.weight": t,
+            "vision_tower.c": t,
+        }
+    )
+    assert sorted(backbone) == ["language_model.a", "vision_tower.b"]
+    assert sorted(head) == ["bias", "weight"]
+    assert unknown == ["vision_tower.c"]
+    with pytest.raises(CheckpointError, match="twice"):
+        split_state({"model.x": t, "base_model.model.x": t})
