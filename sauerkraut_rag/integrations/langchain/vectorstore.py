@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import inspect
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
@@ -22,9 +22,16 @@ from sauerkraut_rag.integrations._common import (
     resolve_index,
     run_off_loop,
 )
+from sauerkraut_rag.integrations.langchain._inputs import (
+    check_ids,
+    check_metadatas,
+    check_query,
+    check_texts,
+)
+from sauerkraut_rag.integrations.langchain._mmr import mmr_select, pairwise_similarity
 from sauerkraut_rag.integrations.langchain.embeddings import SauerkrautEmbeddings
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
-from sauerkraut_rag.types import Metadata
+from sauerkraut_rag.types import MultiVector
 
 ModelLike = SauerkrautEmbeddings | MultiVectorEncoder | str | Path
 
@@ -121,9 +128,9 @@ class SauerkrautVectorStore(VectorStore):
 
         Missing ids (``None`` or no ``ids``) get a random UUID4.
         """
-        items = _check_texts(texts)
-        metas = _check_metadatas(metadatas, len(items))
-        doc_ids = _check_ids(ids, len(items))
+        items = check_texts(texts)
+        metas = check_metadatas(metadatas, len(items))
+        doc_ids = check_ids(ids, len(items))
         if not items:
             return []
         vectors = self.encoder.encode_documents(
@@ -151,7 +158,7 @@ class SauerkrautVectorStore(VectorStore):
                 "delete() needs the ids to delete, got None. Pass a list of ids; to drop "
                 "everything, delete the index folder or build a new store."
             )
-        doc_ids = _check_ids(list(ids), len(ids), generate=False)
+        doc_ids = check_ids(list(ids), len(ids), generate=False)
         with self._lock:
             self.index.delete(doc_ids)
         return True
@@ -164,7 +171,7 @@ class SauerkrautVectorStore(VectorStore):
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Stored documents for ``ids`` (input order; unknown ids skipped)."""
-        doc_ids = _check_ids(list(ids), len(ids), generate=False)
+        doc_ids = check_ids(list(ids), len(ids), generate=False)
         with self._lock:
             stored = self.index.get(doc_ids)
         return [
@@ -185,7 +192,7 @@ class SauerkrautVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """Top ``k`` documents with normalised MaxSim scores in ``[-1, 1]``, best first."""
         k = check_positive_int(k, name="k")
-        _check_query(query)
+        check_query(query)
         if len(self) == 0:
             return []
         tokens = self.encoder.encode_queries([query], batch_size=1, show_progress=False)[0]
@@ -232,6 +239,46 @@ class SauerkrautVectorStore(VectorStore):
         """Async :meth:`similarity_search`; the model runs in a worker thread."""
         pairs = await self.asimilarity_search_with_score(query, k, filter=filter, **kwargs)
         return [doc for doc, _ in pairs]
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        filter: MetadataFilter | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """``k`` relevant but diverse documents chosen by MMR among the ``fetch_k`` best.
+
+        Relevance is the normalised MaxSim to the query; redundancy between candidates is
+        their symmetric normalised MaxSim over the stored token vectors.  ``lambda_mult``
+        ``1`` gives plain similarity order, ``0`` maximal diversity.
+        """
+        k = check_positive_int(k, name="k")
+        fetch_k = check_positive_int(fetch_k, name="fetch_k")
+        if isinstance(lambda_mult, bool) or not 0.0 <= float(lambda_mult) <= 1.0:
+            raise InvalidInputError(f"Expected 0 <= lambda_mult <= 1, got {lambda_mult!r}.")
+        pairs = self.similarity_search_with_score(query, max(k, fetch_k), filter=filter)
+        if not pairs:
+            return []
+        vectors = self._stored_vectors([doc for doc, _ in pairs])
+        relevance = np.array([score for _, score in pairs], dtype=np.float64)
+        chosen = mmr_select(relevance, pairwise_similarity(vectors), k, float(lambda_mult))
+        return [pairs[i][0] for i in chosen]
+
+    def _stored_vectors(self, docs: list[Document]) -> list[MultiVector]:
+        """Token vectors of stored documents: from the index when it can return them
+        (``VoyagerIndex.get(..., include_vectors=True)``), else re-encoded."""
+        if "include_vectors" in inspect.signature(self.index.get).parameters:
+            with self._lock:
+                stored = self.index.get([doc.id for doc in docs], include_vectors=True)  # type: ignore[call-arg]
+            vectors = [item.multivector for item in stored]
+            if len(vectors) == len(docs) and all(v is not None for v in vectors):
+                return vectors  # type: ignore[return-value]
+        return self.encoder.encode_documents(
+            [doc.page_content for doc in docs], batch_size=self.batch_size, show_progress=False
+        )
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Normalised MaxSim (mean best-match cosine) clipped to ``[0, 1]``."""
@@ -294,76 +341,3 @@ def _as_model(embedding: Any) -> ModelLike:
 
 def _clip_unit(score: float) -> float:
     return min(1.0, max(0.0, score))
-
-
-def _check_query(query: Any) -> None:
-    if not isinstance(query, str):
-        raise InvalidInputTypeError(f"Expected the query to be a str, got {type(query).__name__}.")
-
-
-def _check_texts(texts: Iterable[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise InvalidInputTypeError(
-            "Expected texts to be a list of strings, got a single str. Wrap it: [text]."
-        )
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise InvalidInputTypeError(
-                f"Expected texts[{i}] to be a str, got {type(text).__name__}."
-            )
-    return items
-
-
-def _check_metadatas(metadatas: Sequence[Any] | None, n: int) -> list[Metadata]:
-    if metadatas is None:
-        return [{} for _ in range(n)]
-    metas = list(metadatas)
-    if len(metas) != n:
-        raise InvalidInputError(
-            f"Expected one metadata dict per text ({n}), got {len(metas)}. Pass metadatas of "
-            "the same length as texts, or None."
-        )
-    checked: list[Metadata] = []
-    for i, meta in enumerate(metas):
-        meta = {} if meta is None else meta
-        if not isinstance(meta, dict):
-            raise InvalidInputTypeError(
-                f"Expected metadatas[{i}] to be a dict, got {type(meta).__name__}."
-            )
-        try:
-            json.dumps(meta, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputTypeError(
-                f"Expected metadatas[{i}] to be JSON-serialisable (it is stored as JSON, "
-                f"never pickled), but it is not: {exc}. Convert values to str, int, float, "
-                "bool, list or dict."
-            ) from exc
-        checked.append(dict(meta))
-    return checked
-
-
-def _check_ids(ids: Sequence[Any] | None, n: int, *, generate: bool = True) -> list[str]:
-    if ids is None:
-        return [str(uuid.uuid4()) for _ in range(n)]
-    items = list(ids)
-    if len(items) != n:
-        raise InvalidInputError(
-            f"Expected one id per text ({n}), got {len(items)}. Pass ids of the same length "
-            "as texts, or None to generate them."
-        )
-    out: list[str] = []
-    for i, doc_id in enumerate(items):
-        if doc_id is None and generate:
-            out.append(str(uuid.uuid4()))
-        elif isinstance(doc_id, str) and doc_id:
-            out.append(doc_id)
-        else:
-            raise InvalidInputTypeError(f"Expected ids[{i}] to be a non-empty str, got {doc_id!r}.")
-    if generate and len(set(out)) != len(out):
-        seen: set[str] = set()
-        dup = next(x for x in out if x in seen or seen.add(x))  # type: ignore[func-returns-value]
-        raise InvalidInputError(
-            f"Got the id {dup!r} more than once in one call. Ids must be unique per call."
-        )
-    return out

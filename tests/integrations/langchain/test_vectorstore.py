@@ -145,3 +145,58 @@ def test_bad_inputs(store: SauerkrautVectorStore, page_encoder: MultiVectorEncod
     with pytest.raises(InvalidInputTypeError, match="token vectors"):
         SauerkrautVectorStore.from_texts(["a"], embedding=object())  # type: ignore[arg-type]
     assert len(store) == len(TEXTS)
+
+
+def _reference_mmr(
+    encoder: MultiVectorEncoder, query: str, texts: list[str], k: int, lam: float
+) -> list[int]:
+    """Textbook MMR with plain loops over brute-force MaxSim (independent of the store)."""
+    q = encoder.encode_queries([query])
+    docs = encoder.encode_documents(texts)
+    rel = maxsim(q, docs)[0] / q[0].shape[0]
+    raw = maxsim(docs, docs)
+    sim = [
+        [(raw[i, j] / len(docs[i]) + raw[j, i] / len(docs[j])) / 2 for j in range(len(docs))]
+        for i in range(len(docs))
+    ]
+    picked: list[int] = []
+    by_relevance = [int(i) for i in np.argsort(-rel, kind="stable")]  # ties: most relevant
+    while len(picked) < min(k, len(texts)):
+        best, best_score = -1, -np.inf
+        for i in by_relevance:
+            if i in picked:
+                continue
+            penalty = max((sim[i][j] for j in picked), default=0.0)
+            score = lam * rel[i] - (1 - lam) * penalty
+            if score > best_score + 1e-6:
+                best, best_score = i, score
+        picked.append(best)
+    return picked
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.7, 1.0])
+def test_mmr_matches_reference(
+    store: SauerkrautVectorStore, text_encoder: MultiVectorEncoder, lam: float
+) -> None:
+    got = store.max_marginal_relevance_search(QUERY, k=4, fetch_k=6, lambda_mult=lam)
+    expected = _reference_mmr(text_encoder, QUERY, TEXTS, 4, lam)
+    assert [int(d.metadata["i"]) for d in got] == expected
+    if lam == 1.0:
+        assert got == store.similarity_search(QUERY, k=4)
+
+
+def test_mmr_skips_an_exact_duplicate(text_encoder: MultiVectorEncoder) -> None:
+    copy = "Berlin is the capital of Germany."
+    texts = [copy, copy, *TEXTS[2:]]
+    with SauerkrautVectorStore.from_texts(
+        texts, text_encoder, ids=["a", "b", "c", "d", "e", "f"]
+    ) as vs:
+        top = vs.similarity_search_with_score(copy, k=2)
+        assert sorted(d.id for d, _ in top) == ["a", "b"]  # the copies rank first...
+        assert top[0][1] == pytest.approx(top[1][1])  # ...with equal scores
+        diverse = vs.max_marginal_relevance_search(copy, k=2, fetch_k=6, lambda_mult=0.5)
+        assert diverse[0].id == top[0][0].id and diverse[1].id not in ("a", "b")
+        search = {"k": 2, "fetch_k": 6, "lambda_mult": 0.5}
+        assert vs.as_retriever(search_type="mmr", search_kwargs=search).invoke(copy) == diverse
+        with pytest.raises(InvalidInputError, match="lambda_mult"):
+            vs.max_marginal_relevance_search(copy, lambda_mult=1.5)
