@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -13,15 +12,16 @@ from llama_index.core.vector_stores.types import MetadataFilters
 from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
+    IndexHandle,
     check_positive_int,
     normalise,
     resolve_encoder,
+    resolve_index,
     run_off_loop,
 )
 from sauerkraut_rag.integrations.llamaindex._support import (
     IndexLike,
     metadata_predicate,
-    open_index,
     query_text,
 )
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
@@ -46,6 +46,8 @@ class IndexRetrieverBase(BaseRetriever):
         batch_size: int,
         callback_manager: CallbackManager | None,
         load_kwargs: dict[str, Any] | None,
+        read_only: bool,
+        index_options: dict[str, Any] | None,
         verbose: bool,
     ) -> None:
         self.similarity_top_k = check_positive_int(similarity_top_k, name="similarity_top_k")
@@ -54,8 +56,14 @@ class IndexRetrieverBase(BaseRetriever):
         self._encoder: MultiVectorEncoder = resolve_encoder(
             encoder, modality=self.modality, role="encoder", load_kwargs=load_kwargs
         )
-        self._owns_index = isinstance(index, (str, Path))
-        self._index: MultiVectorIndex = open_index(index, dim=self._encoder.dim)
+        self._handle: IndexHandle = resolve_index(
+            index,
+            dim=self._encoder.dim,
+            role="index",
+            read_only=read_only,
+            **(index_options or {}),
+        )
+        self._index: MultiVectorIndex = self._handle.index
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     @property
@@ -72,10 +80,11 @@ class IndexRetrieverBase(BaseRetriever):
         return len(self._index)
 
     def close(self) -> None:
-        """Close the index if this retriever opened it from a folder (saves the HNSW graph)."""
-        close = getattr(self._index, "close", None)
-        if self._owns_index and callable(close):
-            close()
+        """Close the index if this retriever opened it (saves the HNSW graph).
+
+        A temporary index (``index=None``) is deleted; an index object passed in stays open.
+        """
+        self._handle.close()
 
     def __enter__(self) -> IndexRetrieverBase:
         return self

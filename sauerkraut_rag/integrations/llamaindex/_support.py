@@ -10,7 +10,7 @@ from typing import Any
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
-from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 
 
@@ -49,27 +49,8 @@ def decode_base64_image(data: str, *, what: str) -> bytes:
         ) from exc
 
 
-IndexLike = MultiVectorIndex | str | Path
-"""An index object, or a folder holding (or to hold) a persistent ``VoyagerIndex``."""
-
-
-def open_index(index: Any, *, dim: int) -> MultiVectorIndex:
-    """Return ``index`` itself, or open/create a ``VoyagerIndex`` in the given folder."""
-    if isinstance(index, (str, Path)):
-        from sauerkraut_rag.retrievers.index import VoyagerIndex
-
-        return VoyagerIndex(index, dim=dim)
-    if not isinstance(index, MultiVectorIndex):
-        raise InvalidInputTypeError(
-            f"Expected index to be a MultiVectorIndex (e.g. VoyagerIndex) or a folder path, "
-            f"got {type(index).__name__}. Pass index='./my-index' to create one on disk."
-        )
-    if index.dim != dim:
-        raise DimensionMismatchError(
-            f"Expected an index of dim {dim} (the encoder's), got one of dim {index.dim}. "
-            "Use the model the index was built with, or a new index folder."
-        )
-    return index
+IndexLike = MultiVectorIndex | str | Path | None
+"""An index object, a folder holding (or to hold) a ``VoyagerIndex``, or ``None`` (temporary)."""
 
 
 def metadata_predicate(filters: Any) -> MetadataFilter | None:

@@ -30,9 +30,10 @@ class SauerkrautRetriever(IndexRetrieverBase):
 
     Nodes keep their ``id_``, text and metadata (plus ``ref_doc_id`` and the excluded
     metadata keys); retrieval returns them as ``TextNode``s in ``NodeWithScore`` with
-    score = MaxSim / number of query tokens.  ``index`` is any
-    :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex` or a folder for a
-    persistent :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`.  ``filters``
+    score = MaxSim / number of query tokens.  ``index`` is a folder for a persistent
+    :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex` (opened, or created with
+    ``index_options``), any :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`
+    object, or ``None`` for a temporary index deleted by :meth:`close`.  ``filters``
     (LlamaIndex ``MetadataFilters``, a dict of required values, or a predicate on
     metadata) restricts every search.  ``aretrieve`` encodes and searches in a worker
     thread, so the event loop stays free.
@@ -43,16 +44,18 @@ class SauerkrautRetriever(IndexRetrieverBase):
     def __init__(
         self,
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
         similarity_top_k: int = 4,
         filters: MetadataFilters | MetadataFilter | None = None,
         batch_size: int = 32,
         callback_manager: CallbackManager | None = None,
         load_kwargs: dict[str, Any] | None = None,
+        read_only: bool = False,
+        index_options: dict[str, Any] | None = None,
         verbose: bool = False,
     ) -> None:
-        """Wrap a text ``encoder`` (instance, hub id or folder) and an index (or folder)."""
+        """Wrap a text ``encoder`` (instance, hub id or folder) and an index (see above)."""
         super().__init__(
             encoder,
             index,
@@ -61,6 +64,8 @@ class SauerkrautRetriever(IndexRetrieverBase):
             batch_size=batch_size,
             callback_manager=callback_manager,
             load_kwargs=load_kwargs,
+            read_only=read_only,
+            index_options=index_options,
             verbose=verbose,
         )
 
@@ -71,7 +76,7 @@ class SauerkrautRetriever(IndexRetrieverBase):
         cls,
         nodes: Sequence[BaseNode],
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
         show_progress: bool = False,
         **kwargs: Any,
@@ -86,7 +91,7 @@ class SauerkrautRetriever(IndexRetrieverBase):
         cls,
         documents: Sequence[Document],
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
         transformations: list[TransformComponent] | None = None,
         show_progress: bool = False,

@@ -18,7 +18,7 @@ from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
 from sauerkraut_rag.integrations.llamaindex._pages import hit_to_image_node, page_metadata
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
 from sauerkraut_rag.pages import iter_pages, save_page_image
-from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+from sauerkraut_rag.retrievers.protocol import MetadataFilter
 from sauerkraut_rag.types import Hit, Page
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
 
     Pages come from PDFs, image files, folders or bytes (:meth:`from_sources`,
     :meth:`add_sources`); each page image is saved under ``image_folder`` (default:
-    ``<index folder>/pages``) and its multi-vector stored in the index.  Results are
+    ``<index folder>/pages``) and its multi-vector stored in the index (a folder, an
+    index object, or ``None`` for a temporary one; see ``SauerkrautRetriever``).  Results are
     ``ImageNode``s with ``image_path``, ``image_mimetype`` and metadata ``source`` and
     ``page`` (1-based), scored by MaxSim / number of query tokens; with
     ``include_image_data=True`` the base64 image is filled in as well.  The nodes work in
@@ -41,7 +42,7 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
     def __init__(
         self,
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
         image_folder: str | Path | None = None,
         similarity_top_k: int = 3,
@@ -51,6 +52,8 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
         image_format: Literal["png", "webp"] = "png",
         callback_manager: CallbackManager | None = None,
         load_kwargs: dict[str, Any] | None = None,
+        read_only: bool = False,
+        index_options: dict[str, Any] | None = None,
         verbose: bool = False,
     ) -> None:
         """Wrap a page ``encoder`` and an index (or index folder)."""
@@ -64,9 +67,11 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
             batch_size=batch_size,
             callback_manager=callback_manager,
             load_kwargs=load_kwargs,
+            read_only=read_only,
+            index_options=index_options,
             verbose=verbose,
         )
-        self._image_folder = _image_folder(image_folder, self._index)
+        self._image_folder = _image_folder(image_folder, self._handle.folder)
         self.include_image_data = bool(include_image_data)
         self._image_format: Literal["png", "webp"] = image_format
 
@@ -75,7 +80,7 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
         cls,
         sources: Any,
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
         dpi: int = 144,
         show_progress: bool | None = None,
@@ -157,14 +162,13 @@ def _batches(items: Iterable[Page], size: int) -> Iterator[list[Page]]:
         yield batch
 
 
-def _image_folder(image_folder: Any, index: MultiVectorIndex) -> Path:
+def _image_folder(image_folder: Any, index_folder: Path | None) -> Path:
     """``image_folder`` if given, else ``<index folder>/pages``."""
     if image_folder is not None:
         return Path(image_folder)
-    folder = getattr(index, "path", None)
-    if folder is None:
+    if index_folder is None:
         raise InvalidInputError(
-            f"Cannot tell where to store page images: the index ({type(index).__name__}) has "
-            "no folder. Pass image_folder='./pages' or use a VoyagerIndex."
+            "Cannot tell where to store page images: the index has no folder. "
+            "Pass image_folder='./pages' or use a VoyagerIndex."
         )
-    return Path(folder) / "pages"
+    return index_folder / "pages"

@@ -169,3 +169,14 @@ def test_delete_pages(retriever: SauerkrautPageRetriever) -> None:
     ids = [r.node.node_id for r in retriever.retrieve(QUERY)]
     assert retriever.delete_pages(ids[:2]) == 2
     assert [r.node.node_id for r in retriever.retrieve(QUERY)] == ids[2:]
+
+
+def test_temporary_index_keeps_images_until_close(
+    page_encoder: MultiVectorEncoder, pdf_path: Path
+) -> None:
+    retriever = SauerkrautPageRetriever.from_sources(pdf_path, page_encoder, dpi=DPI)
+    node = retriever.retrieve(QUERY)[0].node
+    assert Path(node.image_path).is_file()
+    assert Path(node.image_path).parent == Path(retriever.index.path) / "pages"
+    retriever.close()
+    assert not Path(node.image_path).exists()

@@ -193,3 +193,36 @@ def test_an_index_object_is_used_but_not_closed(
         with SauerkrautRetriever.from_nodes(text_nodes, text_encoder, index):
             pass
         assert len(index) == len(text_nodes)  # still open after the retriever closed
+
+
+def test_temporary_index_is_deleted_on_close(
+    text_encoder: MultiVectorEncoder, text_nodes: list[TextNode]
+) -> None:
+    retriever = SauerkrautRetriever.from_nodes(text_nodes, text_encoder)
+    folder = Path(retriever.index.path)
+    assert folder.is_dir()
+    assert len(retriever.retrieve(QUERY)) == 4
+    retriever.close()
+    assert not folder.exists()
+
+
+def test_read_only_reader_next_to_the_writer(
+    text_encoder: MultiVectorEncoder, text_nodes: list[TextNode], tmp_path: Path
+) -> None:
+    with (
+        SauerkrautRetriever.from_nodes(text_nodes, text_encoder, tmp_path / "idx") as writer,
+        SauerkrautRetriever(text_encoder, tmp_path / "idx", read_only=True) as reader,
+    ):
+        assert [r.node.node_id for r in reader.retrieve(QUERY)] == [
+            r.node.node_id for r in writer.retrieve(QUERY)
+        ]
+
+
+def test_index_options_create_the_index(
+    text_encoder: MultiVectorEncoder, text_nodes: list[TextNode], tmp_path: Path
+) -> None:
+    with SauerkrautRetriever.from_nodes(
+        text_nodes, text_encoder, tmp_path / "idx", index_options={"strategy": "tokens"}
+    ) as retriever:
+        assert retriever.index.config.strategy == "tokens"
+        assert len(retriever.retrieve(QUERY)) == 4
