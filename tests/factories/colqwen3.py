@@ -281,21 +281,26 @@ def _write_processor_configs(folder: Path) -> None:
     )
 
 
+def checkpoint_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Every weight key of a ColQwen3 checkpoint with its shape, for a ``config.json`` dict."""
+    from transformers import Qwen3VLConfig, Qwen3VLModel
+
+    parsed = Qwen3VLConfig.from_dict({**config, "model_type": "qwen3_vl"})
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in Qwen3VLModel(parsed).state_dict().items()}
+    dim = config.get("dim", 128)
+    shapes["custom_text_proj.weight"] = (dim, config["text_config"]["hidden_size"])
+    shapes["custom_text_proj.bias"] = (dim,)
+    return shapes
+
+
 def tiny_state_dict(config: dict[str, Any], *, seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded random weights with the ``Qwen3VLModel`` key names plus ``custom_text_proj.*``.
 
     Linear/conv weights are scaled by ``1/sqrt(fan_in)`` so activations stay O(1)
     and token vectors differ visibly between positions (a test on them can fail).
     """
-    from transformers import Qwen3VLConfig, Qwen3VLModel
-
-    parsed = Qwen3VLConfig.from_dict({**config, "model_type": "qwen3_vl"})
-    with torch.device("meta"):
-        shapes = {k: tuple(v.shape) for k, v in Qwen3VLModel(parsed).state_dict().items()}
-    hidden = config["text_config"]["hidden_size"]
-    shapes["custom_text_proj.weight"] = (config.get("dim", 128), hidden)
-    shapes["custom_text_proj.bias"] = (config.get("dim", 128),)
-
+    shapes = checkpoint_shapes(config)
     generator = torch.Generator().manual_seed(seed)
     weights: dict[str, torch.Tensor] = {}
     for key in sorted(shapes):
