@@ -11,6 +11,7 @@ from llama_index.core.vector_stores.types import MetadataFilters
 
 from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
 from sauerkraut_rag.integrations._common import (
+    ClosesIndex,
     EncoderLike,
     IndexHandle,
     check_positive_int,
@@ -28,8 +29,11 @@ from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit
 
 
-class IndexRetrieverBase(BaseRetriever):
+class IndexRetrieverBase(ClosesIndex, BaseRetriever):
     """Shared plumbing: resolve the encoder, open/own the index, search, close.
+
+    ``close()`` (or ``with``) closes an index the retriever opened and deletes a
+    temporary one; an index object passed in stays open.
 
     Subclasses set :attr:`modality` and implement :meth:`_to_node`.
     """
@@ -78,19 +82,6 @@ class IndexRetrieverBase(BaseRetriever):
 
     def __len__(self) -> int:
         return len(self._index)
-
-    def close(self) -> None:
-        """Close the index if this retriever opened it (saves the HNSW graph).
-
-        A temporary index (``index=None``) is deleted; an index object passed in stays open.
-        """
-        self._handle.close()
-
-    def __enter__(self) -> IndexRetrieverBase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _to_node(self, hit: Hit) -> Any:
         """Turn one index hit into the node type this retriever returns."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from llama_index.core.schema import (
 )
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.integrations._common import check_json_metadata
 from sauerkraut_rag.integrations.llamaindex._support import decode_base64_image
 from sauerkraut_rag.types import Hit
 
@@ -45,7 +45,7 @@ def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, A
             f"Expected nodes[{position}] to be a text node, got {type(node).__name__}. "
             "Index page images with SauerkrautPageRetriever instead."
         )
-    metadata = check_json_metadata(dict(node.metadata), position=position)
+    metadata = _node_metadata(node, position=position)
     info: dict[str, Any] = {
         "excluded_embed_metadata_keys": list(node.excluded_embed_metadata_keys),
         "excluded_llm_metadata_keys": list(node.excluded_llm_metadata_keys),
@@ -57,20 +57,13 @@ def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, A
     return node.node_id, embed_text, node.get_content(metadata_mode=MetadataMode.NONE), metadata
 
 
-def check_json_metadata(metadata: dict[str, Any], *, position: int) -> dict[str, Any]:
-    """Reject metadata that the index cannot store as JSON (it never pickles)."""
-    if NODE_INFO_KEY in metadata:
+def _node_metadata(node: BaseNode, *, position: int) -> dict[str, Any]:
+    """A JSON-checked copy of the node's metadata (the reserved key is refused)."""
+    if NODE_INFO_KEY in node.metadata:
         raise InvalidInputError(
             f"nodes[{position}].metadata uses the reserved key {NODE_INFO_KEY!r}. Rename it."
         )
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputTypeError(
-            f"Expected nodes[{position}].metadata to be JSON-serialisable (it is stored as "
-            f"JSON), but it is not: {exc}. Convert values to str, int, float, bool, list or dict."
-        ) from exc
-    return metadata
+    return check_json_metadata(node.metadata, what=f"nodes[{position}].metadata")
 
 
 def hit_to_text_node(hit: Hit) -> TextNode:
