@@ -15,8 +15,10 @@ sizes, next to a tiny LFM2-VL *base* folder that ``config.json`` names in
   ``lm_head`` (tied to the embeddings, unused);
 - ``processor_config.json`` (``Lfm2VlProcessor``), ``preprocessor_config.json``
   (``Lfm2VlImageProcessor``: tile 512, patch 16, downsample 2, 64..256 image
-  tokens, tiles 2..10 with thumbnail), ``tokenizer.json``, ``tokenizer_config.json``,
-  ``special_tokens_map.json``, ``chat_template.jinja``;
+  tokens, tiles 2..10 with thumbnail), ``tokenizer.json``, ``tokenizer_config.json``
+  (``PreTrainedTokenizerFast``, image tokens as extra special tokens),
+  ``special_tokens_map.json``, ``chat_template.jinja``, all as transformers 4.57
+  wrote them;
 - the base folder: a complete LFM2-VL ``config.json`` (``model_type: lfm2_vl``,
   ``image_token_id: 396``), its processor files and its own ``model.safetensors``
   (different random weights: the fine-tuned checkpoint must not read them).
@@ -227,9 +229,26 @@ def save_processor(folder: Path) -> None:
         image_processor=image_processor, tokenizer=build_tokenizer(), chat_template=CHAT_TEMPLATE
     )
     processor.save_pretrained(str(folder))
+    # The published files were written by transformers 4.57: the image processor has
+    # its own preprocessor_config.json, processor_config.json names only the class, and
+    # tokenizer_config.json names PreTrainedTokenizerFast with the image tokens as extra
+    # special tokens (4.57's Lfm2VlProcessor reads tokenizer.image_token).
     (folder / "preprocessor_config.json").write_text(
         json.dumps(image_processor.to_dict(), indent=2), encoding="utf-8"
     )
+    (folder / "processor_config.json").write_text(
+        json.dumps({"processor_class": "Lfm2VlProcessor"}, indent=2), encoding="utf-8"
+    )
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+    tokenizer_config.pop("backend", None)
+    tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    tokenizer_config["extra_special_tokens"] = {
+        "image_token": "<image>",
+        "image_start_token": "<|image_start|>",
+        "image_end_token": "<|image_end|>",
+        "image_thumbnail": "<|img_thumbnail|>",
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), "utf-8")
     specials = {
         "bos_token": "<|startoftext|>",
         "eos_token": "<|im_end|>",
