@@ -43,17 +43,22 @@ class IndexRetrieverBase(ClosesIndex, BaseRetriever):
     def __init__(
         self,
         encoder: EncoderLike,
-        index: IndexLike,
+        index: IndexLike = None,
         *,
-        similarity_top_k: int,
-        filters: MetadataFilters | MetadataFilter | None,
-        batch_size: int,
-        callback_manager: CallbackManager | None,
-        load_kwargs: dict[str, Any] | None,
-        read_only: bool,
-        index_options: dict[str, Any] | None,
-        verbose: bool,
+        similarity_top_k: int = 4,
+        filters: MetadataFilters | MetadataFilter | None = None,
+        batch_size: int = 32,
+        callback_manager: CallbackManager | None = None,
+        load_kwargs: dict[str, Any] | None = None,
+        read_only: bool = False,
+        index_options: dict[str, Any] | None = None,
+        verbose: bool = False,
     ) -> None:
+        """Wrap an ``encoder`` (instance, hub id or folder) and an index (folder, object, None).
+
+        ``load_kwargs`` go to ``load_encoder`` for ids/folders; ``read_only`` and
+        ``index_options`` (``VoyagerIndex`` creation options) apply to index folders.
+        """
         self.similarity_top_k = check_positive_int(similarity_top_k, name="similarity_top_k")
         self._batch_size = check_positive_int(batch_size, name="batch_size")
         self._filter = metadata_predicate(filters)

@@ -6,17 +6,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from llama_index.core.callbacks import CallbackManager
 from llama_index.core.ingestion import run_transformations
 from llama_index.core.schema import BaseNode, Document, TextNode, TransformComponent
 from llama_index.core.settings import Settings
-from llama_index.core.vector_stores.types import MetadataFilters
 
 from sauerkraut_rag.integrations._common import EncoderLike
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
 from sauerkraut_rag.integrations.llamaindex._nodes import hit_to_text_node, node_record
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
-from sauerkraut_rag.retrievers.protocol import MetadataFilter
 from sauerkraut_rag.types import Hit
 
 logger = logging.getLogger(__name__)
@@ -40,34 +37,6 @@ class SauerkrautRetriever(IndexRetrieverBase):
     """
 
     modality = "text"
-
-    def __init__(
-        self,
-        encoder: EncoderLike,
-        index: IndexLike = None,
-        *,
-        similarity_top_k: int = 4,
-        filters: MetadataFilters | MetadataFilter | None = None,
-        batch_size: int = 32,
-        callback_manager: CallbackManager | None = None,
-        load_kwargs: dict[str, Any] | None = None,
-        read_only: bool = False,
-        index_options: dict[str, Any] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        """Wrap a text ``encoder`` (instance, hub id or folder) and an index (see above)."""
-        super().__init__(
-            encoder,
-            index,
-            similarity_top_k=similarity_top_k,
-            filters=filters,
-            batch_size=batch_size,
-            callback_manager=callback_manager,
-            load_kwargs=load_kwargs,
-            read_only=read_only,
-            index_options=index_options,
-            verbose=verbose,
-        )
 
     # ---- construction ------------------------------------------------------------------
 

@@ -8,9 +8,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import ImageNode
-from llama_index.core.vector_stores.types import MetadataFilters
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import EncoderLike
@@ -18,7 +16,6 @@ from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
 from sauerkraut_rag.integrations.llamaindex._pages import hit_to_image_node, page_metadata
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
 from sauerkraut_rag.pages import iter_pages, save_page_image
-from sauerkraut_rag.retrievers.protocol import MetadataFilter
 from sauerkraut_rag.types import Hit, Page
 
 logger = logging.getLogger(__name__)
@@ -45,31 +42,21 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
         index: IndexLike = None,
         *,
         image_folder: str | Path | None = None,
-        similarity_top_k: int = 3,
         include_image_data: bool = False,
-        filters: MetadataFilters | MetadataFilter | None = None,
-        batch_size: int = 4,
         image_format: Literal["png", "webp"] = "png",
-        callback_manager: CallbackManager | None = None,
-        load_kwargs: dict[str, Any] | None = None,
-        read_only: bool = False,
-        index_options: dict[str, Any] | None = None,
-        verbose: bool = False,
+        similarity_top_k: int = 3,
+        batch_size: int = 4,
+        **kwargs: Any,
     ) -> None:
-        """Wrap a page ``encoder`` and an index (or index folder)."""
+        """Wrap a page ``encoder`` and an index; ``kwargs`` as for ``SauerkrautRetriever``.
+
+        (``filters``, ``callback_manager``, ``load_kwargs``, ``read_only``,
+        ``index_options``, ``verbose``.)
+        """
         if image_format not in ("png", "webp"):
             raise InvalidInputError(f"Expected image_format 'png' or 'webp', got {image_format!r}.")
         super().__init__(
-            encoder,
-            index,
-            similarity_top_k=similarity_top_k,
-            filters=filters,
-            batch_size=batch_size,
-            callback_manager=callback_manager,
-            load_kwargs=load_kwargs,
-            read_only=read_only,
-            index_options=index_options,
-            verbose=verbose,
+            encoder, index, similarity_top_k=similarity_top_k, batch_size=batch_size, **kwargs
         )
         self._image_folder = _image_folder(image_folder, self._handle.folder)
         self.include_image_data = bool(include_image_data)

@@ -16,6 +16,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from sauerkraut_rag import MultiVectorEncoder, load_encoder
+from sauerkraut_rag.integrations.llamaindex import SauerkrautPageRetriever
 
 TEXTS = [
     "The Zugspitze is the highest mountain in Germany at 2962 metres.",
@@ -83,6 +84,17 @@ def pdf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.pdf_factory import make_pdf
 
     return make_pdf(tmp_path_factory.mktemp("li-pdf") / "report.pdf", 3, texts=PAGE_TEXTS)
+
+
+@pytest.fixture
+def page_retriever(
+    page_encoder: MultiVectorEncoder, pdf_path: Path, tmp_path: Path
+) -> Iterator[SauerkrautPageRetriever]:
+    """A page retriever over the 3-page PDF in a fresh index folder (top 3)."""
+    with SauerkrautPageRetriever.from_sources(
+        pdf_path, page_encoder, tmp_path / "pages-index", dpi=DPI, similarity_top_k=3
+    ) as retriever:
+        yield retriever
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,8 @@ QUERY = "hydraulic press safety"
 
 
 @pytest.fixture
-def retriever(
-    page_encoder: MultiVectorEncoder, pdf_path: Path, tmp_path: Path
-) -> Iterator[SauerkrautPageRetriever]:
-    with SauerkrautPageRetriever.from_sources(
-        pdf_path, page_encoder, tmp_path / "idx", dpi=DPI, similarity_top_k=3
-    ) as built:
-        yield built
+def retriever(page_retriever: SauerkrautPageRetriever) -> SauerkrautPageRetriever:
+    return page_retriever
 
 
 def test_image_nodes_carry_path_mimetype_source_and_page(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,8 @@ from sauerkraut_rag.integrations.llamaindex import (
     SauerkrautPageRetriever,
     SauerkrautRetriever,
 )
-from tests.integrations.llamaindex.conftest import DPI
 
 QUERY = "What do the safety instructions say about the hydraulic press?"
-
-
-@pytest.fixture
-def page_retriever(
-    page_encoder: MultiVectorEncoder, pdf_path: Path, tmp_path: Path
-) -> Iterator[SauerkrautPageRetriever]:
-    with SauerkrautPageRetriever.from_sources(
-        pdf_path, page_encoder, tmp_path / "pages-index", dpi=DPI, similarity_top_k=3
-    ) as retriever:
-        yield retriever
 
 
 class RecordingLLM(MockLLM):
