@@ -22,8 +22,10 @@ import numpy as np
 import torch
 
 from sauerkraut_rag.encoders._batching import run_length_sorted
+from sauerkraut_rag.encoders._page_geometry import PatchGrid, patch_grid
 from sauerkraut_rag.encoders._validation import check_items
 from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
+from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.types import MultiVector
 
 if TYPE_CHECKING:
@@ -188,4 +190,31 @@ class PageEncoderBase(MultiVectorEncoder):
             batch_size=batch_size,
             show_progress=show_progress,
             desc="Encoding pages",
+        )
+
+    # ---- page geometry (for similarity maps) -------------------------------------------
+
+    def encode_pages_with_geometry(
+        self, items: Sequence[Any]
+    ) -> list[tuple[MultiVector, PatchGrid]]:
+        """Encode pages one by one; return each page's ``(n_tokens, dim)`` vectors (as
+        :meth:`encode_documents` does) with the :class:`PatchGrid` of its image tokens."""
+        results = []
+        for item in check_items(items, what="pages"):
+            inputs = self._prepare_pages([load_page(item, max_pixels=self.max_image_pixels)])
+            positions, boxes = self._image_token_boxes(inputs)
+            with torch.inference_mode():
+                vectors = self._embed_batch(inputs, pages=True)[0]
+            keep = self._output_mask(inputs, pages=True)[0].bool().cpu().numpy()
+            results.append((vectors, patch_grid(positions, boxes, keep)))
+        return results
+
+    def _image_token_boxes(
+        self, inputs: BatchFeature | Mapping[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sequence positions ``(n,)`` and page boxes ``(n, 4)`` of the image tokens of the
+        single page in ``inputs`` (see :mod:`sauerkraut_rag.encoders._page_geometry`)."""
+        raise InvalidInputError(
+            f"{type(self).__name__} does not report page geometry, so it cannot draw "
+            "similarity maps. Use ColLFM2 or ColQwen3."
         )

@@ -34,6 +34,7 @@ from sauerkraut_rag.encoders._lfm2_checkpoint import (
     describe_load_report,
     read_collfm2_checkpoint,
 )
+from sauerkraut_rag.encoders._page_geometry import lfm2_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
 from sauerkraut_rag.encoders._visual import PageEncoderBase
 from sauerkraut_rag.errors import CheckpointError, InvalidInputError, InvalidInputTypeError
@@ -197,6 +198,17 @@ class ColLFM2Encoder(PageEncoderBase):
     def _forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """``Lfm2VlModel`` last hidden state ``(batch, seq, hidden)`` (post final norm)."""
         return self.backbone(**batch, use_cache=False).last_hidden_state
+
+    def _image_token_boxes(self, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
+        """Positions and page boxes of one page's image tokens: tiles, then thumbnail."""
+        ids = inputs["input_ids"][0].tolist()
+        return lfm2_token_boxes(
+            self.tokenizer.convert_ids_to_tokens(ids),
+            image_token=self.processor.image_token,
+            thumbnail_token=self.processor.image_thumbnail_token,
+            patch_grids=[tuple(shape) for shape in inputs["spatial_shapes"].tolist()],
+            downsample_factor=int(self.backbone.config.downsample_factor),
+        )
 
 
 def _build_backbone(

@@ -17,6 +17,7 @@ import torch
 
 from sauerkraut_rag.encoders import _qwen3vl as q3
 from sauerkraut_rag.encoders._checkpoint import load_state_dict_strict, read_json
+from sauerkraut_rag.encoders._page_geometry import qwen_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
 from sauerkraut_rag.encoders._visual import PageEncoderBase
 from sauerkraut_rag.encoders.registry import detect_family
@@ -177,3 +178,12 @@ class ColQwen3Encoder(PageEncoderBase):
         if pages and self.mask_non_image_embeddings:
             mask = mask * (batch["input_ids"] == self.config.image_token_id).to(mask.dtype)
         return mask
+
+    def _image_token_boxes(self, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
+        """Positions and page boxes of one page's image tokens (``image_grid_thw``)."""
+        return qwen_token_boxes(
+            inputs["input_ids"][0].tolist(),
+            image_token_id=int(self.config.image_token_id),
+            grid_thw=tuple(inputs["image_grid_thw"][0].tolist()),
+            merge_size=int(self.image_processor.merge_size),
+        )
