@@ -37,8 +37,9 @@ class MaxSimRerank(BaseNodePostprocessor):
     image nodes (``ImageNode.image``/``image_path``, or ``metadata["file_path"]`` naming
     an image) with ``page_encoder``.  Pass whichever the nodes need.  The new score is
     MaxSim divided by the number of query tokens (mean best-match cosine, ``[-1, 1]``);
-    with ``keep_retrieval_score=True`` the previous score goes to
-    ``node.metadata["retrieval_score"]``.  Emits ``ReRankStartEvent``/``ReRankEndEvent``.
+    with ``keep_retrieval_score=True`` the returned nodes are copies whose
+    ``metadata["retrieval_score"]`` holds the previous score (hidden from the LLM and the
+    embed text).  Emits ``ReRankStartEvent``/``ReRankEndEvent``.
     """
 
     top_n: int = Field(default=5, description="Number of nodes to keep, best first.")
@@ -174,18 +175,17 @@ class MaxSimRerank(BaseNodePostprocessor):
     def _output_node(self, scored: NodeWithScore) -> BaseNode:
         """The node to return: a copy carrying ``retrieval_score`` when asked (inputs untouched).
 
-        The key is excluded from the embed text so a second rerank scores the same content.
+        The key is hidden from the embed text (a second rerank scores the same content)
+        and from the LLM prompt.
         """
         if not self.keep_retrieval_score:
             return scored.node
         node = scored.node
-        excluded = list(node.excluded_embed_metadata_keys)
-        if "retrieval_score" not in excluded:
-            excluded.append("retrieval_score")
         return node.model_copy(
             update={
                 "metadata": {**node.metadata, "retrieval_score": scored.score},
-                "excluded_embed_metadata_keys": excluded,
+                "excluded_embed_metadata_keys": _with(node.excluded_embed_metadata_keys),
+                "excluded_llm_metadata_keys": _with(node.excluded_llm_metadata_keys),
             }
         )
 
@@ -206,3 +206,7 @@ class MaxSimRerank(BaseNodePostprocessor):
         scores = normalise(maxsim([q], docs)[0], q.shape[0])
         for (position, _), score in zip(items, scores, strict=True):
             out[position] = score
+
+
+def _with(keys: list[str], key: str = "retrieval_score") -> list[str]:
+    return list(keys) if key in keys else [*keys, key]

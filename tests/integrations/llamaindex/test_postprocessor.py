@@ -72,6 +72,7 @@ def test_keep_retrieval_score_copies_nodes(text_encoder: MultiVectorEncoder) -> 
         position = int(scored.node.node_id[1:])
         assert scored.node.metadata == {"i": position, "retrieval_score": position / 10}
         assert "retrieval_score" not in scored.node.get_content(MetadataMode.EMBED)
+        assert "retrieval_score" not in scored.node.get_content(MetadataMode.LLM)
     assert all("retrieval_score" not in n.node.metadata for n in nodes)  # inputs untouched
     again = MaxSimRerank(text_encoder, top_n=7).postprocess_nodes(results, query_str=QUERY)
     assert _ranking(again) == _ranking(results)  # the stored score does not change the text
