@@ -124,10 +124,12 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def canonical_keys(state: Mapping[str, torch.Tensor], *, source: Path) -> dict[str, torch.Tensor]:
-    """Strip wrapper prefixes and drop ``lm_head.*``; fail on keys that collide."""
+    """Strip wrapper prefixes (nested ones too) and drop ``lm_head.*``; fail on collisions."""
     out: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
-        name = next((key[len(p) :] for p in _KEY_PREFIXES if key.startswith(p)), key)
+        name = key
+        while prefix := next((p for p in _KEY_PREFIXES if name.startswith(p)), None):
+            name = name[len(prefix) :]
         if name.startswith(_IGNORED_PREFIXES):
             logger.debug("Ignoring unused weight %s in %s", key, source)
             continue

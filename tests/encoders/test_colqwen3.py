@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import pytest
@@ -23,33 +22,18 @@ from sauerkraut_rag import load_encoder
 from sauerkraut_rag.encoders._qwen3vl import PAGE_PROMPT
 from sauerkraut_rag.encoders.colqwen3 import ColQwen3Encoder
 from sauerkraut_rag.errors import (
-    CheckpointError,
     ImageLoadError,
     InvalidInputError,
     InvalidInputTypeError,
 )
+from tests.encoders.colqwen3_inputs import PAGES, QUERIES, noise_image
 from tests.factories.colqwen3 import (
     IMAGE_TOKEN_ID,
     TOKEN_IDS,
-    BrokenKind,
-    break_checkpoint,
     build_tiny_colqwen3,
-    shard_checkpoint,
 )
-from tests.hub_cache import install_in_hf_cache, use_offline_cache
 
-HUB_ID = "VAGOsolutions/SauerkrautLM-ColQwen3-1.7b-Turbo-v0.1"
 ENDOFTEXT = TOKEN_IDS["<|endoftext|>"]
-QUERIES = ["hello", "Wie hoch war der Umsatz im letzten Geschäftsjahr 2023?", "chart"]
-
-
-def noise_image(height: int, width: int, seed: int) -> Image.Image:
-    """A reproducible RGB noise image of ``(height, width)``."""
-    rng = np.random.default_rng(seed)
-    return Image.fromarray((rng.random((height, width, 3)) * 255).astype("uint8"), "RGB")
-
-
-PAGES = [noise_image(300, 200, 1), noise_image(100, 100, 2), noise_image(280, 420, 3)]
 
 
 @pytest.fixture(scope="module")
@@ -96,49 +80,6 @@ def query_text(text: str) -> str:
 
 def test_encoder_attributes(encoder: ColQwen3Encoder) -> None:
     assert (encoder.modality, encoder.dim, encoder.dtype) == ("image", 128, torch.float32)
-
-
-def test_loads_by_hub_id_from_offline_cache(
-    folder: Path, encoder: ColQwen3Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cache = tmp_path / "hub"
-    install_in_hf_cache(folder, HUB_ID, cache)
-    use_offline_cache(monkeypatch, cache)
-    by_id = load_encoder(HUB_ID, device="cpu")
-    assert by_id.name == HUB_ID
-    page = PAGES[0]
-    np.testing.assert_array_equal(by_id.encode_document(page), encoder.encode_document(page))
-    np.testing.assert_array_equal(by_id.encode_query("x"), encoder.encode_query("x"))
-
-
-@pytest.mark.parametrize("prefix", ["model.", "base_model.model."])
-def test_key_prefix_layouts_give_identical_vectors(
-    prefix: str, encoder: ColQwen3Encoder, tmp_path: Path
-) -> None:
-    other = load_encoder(build_tiny_colqwen3(tmp_path, key_prefix=prefix), device="cpu")
-    page = PAGES[1]
-    np.testing.assert_array_equal(other.encode_document(page), encoder.encode_document(page))
-    np.testing.assert_array_equal(other.encode_query("q"), encoder.encode_query("q"))
-
-
-def test_sharded_weights_load(encoder: ColQwen3Encoder, tmp_path: Path) -> None:
-    folder = shard_checkpoint(build_tiny_colqwen3(tmp_path))
-    assert not (folder / "model.safetensors").exists()
-    sharded = load_encoder(folder, device="cpu")
-    page = PAGES[1]
-    np.testing.assert_array_equal(sharded.encode_document(page), encoder.encode_document(page))
-
-
-@pytest.mark.parametrize(("dim", "expected"), [(None, 128), (64, 64)])
-def test_dim_comes_from_config(dim: int | None, expected: int, tmp_path: Path) -> None:
-    enc = load_encoder(build_tiny_colqwen3(tmp_path, dim=dim), device="cpu")
-    assert enc.dim == expected
-    assert enc.encode_query("q").shape[1] == expected
-
-
-def test_qwen3_vl_model_type_is_accepted(tmp_path: Path) -> None:
-    enc = load_encoder(build_tiny_colqwen3(tmp_path, model_type="qwen3_vl"), device="cpu")
-    assert isinstance(enc, ColQwen3Encoder)
 
 
 # --- prompts, padding, model inputs ---------------------------------------------------
@@ -360,44 +301,3 @@ def test_bad_query_and_page_lists(encoder: ColQwen3Encoder) -> None:
         encoder.encode_documents([])
     with pytest.raises(InvalidInputTypeError):
         encoder.encode_documents([42])
-
-
-# --- bad checkpoints and options ----------------------------------------------------------
-
-
-BROKEN_MESSAGES: dict[str, str] = {
-    "missing_config": "config.json",
-    "missing_weights": "model.safetensors",
-    "missing_tokenizer": "tokenizer.json",
-    "missing_preprocessor": "preprocessor_config.json",
-    "missing_key": "missing keys",
-    "extra_key": "unexpected keys",
-    "shape_mismatch": "shapes",
-}
-
-
-@pytest.mark.parametrize("how", get_args(BrokenKind))
-def test_broken_checkpoints_raise_checkpoint_error(how: BrokenKind, tmp_path: Path) -> None:
-    folder = break_checkpoint(build_tiny_colqwen3(tmp_path), how)
-    with pytest.raises(CheckpointError) as info:
-        load_encoder(folder, device="cpu")
-    message = str(info.value)
-    assert str(folder) in message
-    assert BROKEN_MESSAGES[how] in message
-
-
-def test_missing_key_error_names_the_key(tmp_path: Path) -> None:
-    folder = break_checkpoint(build_tiny_colqwen3(tmp_path), "missing_key")
-    with pytest.raises(CheckpointError, match=r"missing keys: language_model\.norm\.weight"):
-        load_encoder(folder, device="cpu")
-
-
-def test_unknown_option_is_rejected(folder: Path) -> None:
-    with pytest.raises(InvalidInputError, match="max_num_visual_tokens"):
-        load_encoder(folder, device="cpu", query_length=32)
-
-
-@pytest.mark.parametrize("value", [0, -5])
-def test_bad_max_num_visual_tokens(folder: Path, value: int) -> None:
-    with pytest.raises(InvalidInputError):
-        load_encoder(folder, device="cpu", max_num_visual_tokens=value)
