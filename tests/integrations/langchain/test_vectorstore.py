@@ -78,6 +78,8 @@ def test_metadata_filter(store: SauerkrautVectorStore) -> None:
     hits = store.as_retriever(search_kwargs={"k": 10, "filter": {"lang": "en"}}).invoke(QUERY)
     assert sorted(d.id for d in hits) == ["t1", "t2", "t3", "t4", "t5"]
     assert store.similarity_search(QUERY, k=3, filter={"lang": "fr"}) == []
+    odd = store.similarity_search(QUERY, k=10, filter=lambda meta: meta["i"] % 2 == 1)
+    assert sorted(d.id for d in odd) == ["t1", "t3", "t5"]
 
 
 def test_persistence_reopen(text_encoder: MultiVectorEncoder, tmp_path: Path) -> None:
