@@ -87,3 +87,6 @@ class FolderLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
+
+    def __del__(self) -> None:  # an index dropped without close() must not keep the lock
+        self.release()

@@ -23,6 +23,8 @@ _WIDEN = 4
 """Growth factor of the HNSW request when too few candidates pass the filter."""
 _GATHER_FRACTION = 0.5
 """Exact search over a subset copies its vectors when it is below this share of docs."""
+EXACT_CACHE_BYTES = 64 << 20
+"""Full scans keep float32 copies of the segments while they fit in this many bytes."""
 
 
 def search_snapshot(
@@ -65,9 +67,11 @@ def exact_topk(snap: Snapshot, queries: list[np.ndarray], k: int, mask: np.ndarr
         idx, vals = topk_from_scores(scores, k)
         return _ranked(selected[idx], vals)
     blocks = []
+    cache = snap.next_token * queries[0].shape[1] * 4 <= EXACT_CACHE_BYTES
     for seg, lo, hi in snap.segment_bounds():
         offsets = np.append(snap.starts[lo:hi], seg.stop) - seg.start
-        blocks.append(maxsim_packed(queries, seg.array, offsets, check_finite=False))
+        tokens = seg.as_float32() if cache else seg.array
+        blocks.append(maxsim_packed(queries, tokens, offsets, check_finite=False))
     scores = np.concatenate(blocks, axis=1)
     scores[:, ~mask] = -np.inf
     idx, vals = topk_from_scores(scores, k)

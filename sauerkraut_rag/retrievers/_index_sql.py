@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sauerkraut_rag.errors import IndexCorruptedError
+from sauerkraut_rag.errors import IndexCorruptedError, IndexStoreError
 
 DB_NAME = "index.sqlite"
 FORMAT_VERSION = 1
@@ -165,6 +165,10 @@ class ReaderPool:
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Borrow a connection for the duration of the block."""
+        if self._closed:
+            raise IndexStoreError(
+                "The index is closed. Open it again with VoyagerIndex.open(path)."
+            )
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,20 @@ class Segment:
     sha256: str
     nbytes: int
     array: np.ndarray  # (stop - start, dim), read-only memmap
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def as_float32(self) -> np.ndarray:
+        """The vectors as an in-memory float32 array (converted once, then cached).
+
+        Exact full scans of small indexes use this: converting float16 on every query
+        costs more than the matrix product itself.
+        """
+        cached = self._cache.get("float32")
+        if cached is None:
+            cached = np.ascontiguousarray(self.array, dtype=np.float32)
+            cached.flags.writeable = False
+            self._cache["float32"] = cached
+        return cached
 
 
 @dataclass(frozen=True)

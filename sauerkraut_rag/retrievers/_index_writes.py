@@ -56,6 +56,7 @@ class Writer:
         generation: int,
         hnsw_meta: dict[str, Any] | None,
         hnsw_dirty: bool,
+        saved_labels: int = 0,
     ) -> None:
         self.path = path
         self.conn = conn
@@ -66,7 +67,7 @@ class Writer:
         self.hnsw_meta = hnsw_meta
         self.hnsw_dirty = hnsw_dirty
         self._unsaved_labels = 0
-        self._saved_labels = 0
+        self._saved_labels = saved_labels
 
     # ------------------------------------------------------------------ add / upsert
 

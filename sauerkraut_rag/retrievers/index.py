@@ -159,6 +159,7 @@ class VoyagerIndex:
             generation=loaded.generation,
             hnsw_meta=loaded.hnsw_meta,
             hnsw_dirty=loaded.hnsw_dirty,
+            saved_labels=0 if self._snap.hnsw is None else int(self._snap.hnsw.num_elements),
         )
         self._closed = False
 
@@ -262,12 +263,14 @@ class VoyagerIndex:
         """Counts and on-disk bytes: documents, tokens, tombstones, segments, HNSW size."""
         snap = self._snap
         disk = sum(f.stat().st_size for f in self._path.rglob("*") if f.is_file())
+        with self._hnsw_lock.read():
+            elements = 0 if snap.hnsw is None else int(snap.hnsw.num_elements)
         return {
             "documents": snap.n_live,
             "tombstones": snap.n_docs - snap.n_live,
             "tokens": int(snap.lengths[snap.live].sum()),
             "segments": len(snap.segments),
-            "hnsw_elements": 0 if snap.hnsw is None else int(snap.hnsw.num_elements),
+            "hnsw_elements": elements,
             "disk_bytes": disk,
         }
 

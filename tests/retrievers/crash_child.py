@@ -1,14 +1,13 @@
 """Child process of ``test_index_crash``: runs the operation schedule until it is killed.
 
 Usage: ``python crash_child.py FOLDER STRATEGY START_STEP``. Prints ``ready`` once the
-index is open and ``done N`` after each whole operation. The package ``__init__`` (which
-loads the encoders and torch) is bypassed so only numpy, voyager and sqlite3 are loaded.
+index is open and ``done N`` after each whole operation. Importing the index loads only
+numpy, voyager and sqlite3 (the package root imports the encoders and torch lazily).
 """
 
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,10 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def main() -> None:
     folder, strategy, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    package = types.ModuleType("sauerkraut_rag")
-    package.__path__ = [str(ROOT / "sauerkraut_rag")]
-    sys.modules["sauerkraut_rag"] = package
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
     import crash_ops
 
     from sauerkraut_rag.retrievers.index import VoyagerIndex

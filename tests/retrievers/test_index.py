@@ -328,9 +328,8 @@ def test_compact_drops_tombstones(tmp_path, queries, strategy):
 @pytest.mark.parametrize("storage", ["e4m3", "float8"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_low_precision_hnsw_storage(tmp_path, queries, storage, strategy):
-    fde = {"fde_space": "cosine"} if storage == "float8" and strategy == "fde" else {}
     with make(
-        tmp_path, strategy=strategy, storage=storage, exact_threshold=0, candidates=100, **fde
+        tmp_path, strategy=strategy, storage=storage, exact_threshold=0, candidates=100
     ) as index:
         docs = fill(index, 60)
         for query, hits in zip(queries, index.search(queries, 5), strict=True):
