@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _page_bench import page_bench_args, run_page_benchmark
+from _page_bench import page_bench_args, random_weights, run_page_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_collfm2_worker.py"
@@ -97,20 +97,10 @@ def build_real_shape_checkpoint(folder: Path, *, seed: int) -> int:
     }
     with torch.device("meta"):
         shapes = {k: v.shape for k, v in Lfm2VlModel(Lfm2VlConfig(**shape)).state_dict().items()}
+    shapes = {f"model.{k}": v for k, v in shapes.items()}
     shapes["custom_text_proj.weight"] = torch.Size([128, 1024])
     shapes["custom_text_proj.bias"] = torch.Size([128])
-    generator = torch.Generator().manual_seed(seed)
-    weights: dict[str, torch.Tensor] = {}
-    for key, size in sorted(shapes.items()):
-        tensor = torch.empty(size, dtype=torch.float32)
-        if "norm" in key and key.endswith(".weight"):
-            tensor.fill_(1.0)
-        elif key.endswith(".bias"):
-            tensor.zero_()
-        else:
-            tensor.normal_(0.0, 0.02, generator=generator)
-        name = key if key.startswith("custom_text_proj.") else f"model.{key}"
-        weights[name] = tensor.to(torch.bfloat16)
+    weights = random_weights(shapes, seed=seed)
     save_file(weights, str(ck / "model.safetensors"), metadata={"format": "pt"})
     return sum(t.numel() for t in weights.values())
 

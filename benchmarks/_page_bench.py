@@ -39,6 +39,24 @@ def make_pages(n: int, seed: int) -> list[Any]:
     ]
 
 
+def random_weights(shapes: dict[str, Any], *, seed: int) -> dict[str, Any]:
+    """bfloat16 tensors for a random checkpoint: norms 1, biases 0, the rest N(0, 0.02)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    weights = {}
+    for key, size in sorted(shapes.items()):
+        tensor = torch.empty(size, dtype=torch.float32)
+        if "norm" in key and key.endswith(".weight"):
+            tensor.fill_(1.0)
+        elif key.endswith(".bias"):
+            tensor.zero_()
+        else:
+            tensor.normal_(0.0, 0.02, generator=generator)
+        weights[key] = tensor.to(torch.bfloat16)
+    return weights
+
+
 def worker_main(loaders: dict[str, Callable[[str], Encode]]) -> None:
     """Entry point of a worker script: ``--impl`` picks one of ``loaders``."""
     parser = argparse.ArgumentParser()
