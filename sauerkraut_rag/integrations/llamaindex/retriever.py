@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ from llama_index.core.ingestion import run_transformations
 from llama_index.core.schema import BaseNode, Document, TextNode, TransformComponent
 from llama_index.core.settings import Settings
 
+from sauerkraut_rag.errors import DuplicateIdError
 from sauerkraut_rag.integrations._common import EncoderLike
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
 from sauerkraut_rag.integrations.llamaindex._nodes import hit_to_text_node, node_record
@@ -101,10 +103,15 @@ class SauerkrautRetriever(IndexRetrieverBase):
     ) -> list[str]:
         """Encode and store text nodes; returns their ids in order.
 
-        A stored id raises :class:`~sauerkraut_rag.errors.DuplicateIdError` unless
-        ``replace=True``.  Work proceeds in chunks of 256 nodes.
+        An id stored already (or repeated in ``nodes``) raises
+        :class:`~sauerkraut_rag.errors.DuplicateIdError` before anything is encoded,
+        unless ``replace=True``.  Work proceeds in chunks of 256 nodes; if encoding fails
+        part-way, the chunks before it stay stored.
         """
         records = [node_record(node, position=i) for i, node in enumerate(nodes)]
+        ids = [record[0] for record in records]
+        if not replace:
+            self._check_new(ids)
         write = self._index.upsert if replace else self._index.add
         for start in range(0, len(records), _CHUNK):
             chunk = records[start : start + _CHUNK]
@@ -120,7 +127,17 @@ class SauerkrautRetriever(IndexRetrieverBase):
                 [record[2] for record in chunk],
             )
         logger.debug("Indexed %d nodes", len(records))
-        return [record[0] for record in records]
+        return ids
+
+    def _check_new(self, ids: list[str]) -> None:
+        repeated = sorted(node_id for node_id, n in Counter(ids).items() if n > 1)
+        stored = [doc.id for doc in self._index.get(ids)] if ids else []
+        if repeated or stored:
+            raise DuplicateIdError(
+                f"Expected new node ids, but {len(stored)} are stored already and "
+                f"{len(repeated)} repeat within the call (e.g. {(stored + repeated)[0]!r}). "
+                "Nothing was added. Pass add_nodes(..., replace=True) to replace them."
+            )
 
     def delete_nodes(self, node_ids: Sequence[str]) -> int:
         """Remove nodes by id (unknown ids ignored); returns how many were removed."""

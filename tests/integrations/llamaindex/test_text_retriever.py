@@ -226,3 +226,15 @@ def test_index_options_create_the_index(
     ) as retriever:
         assert retriever.index.config.strategy == "tokens"
         assert len(retriever.retrieve(QUERY)) == 4
+
+
+@pytest.mark.parametrize("new_ids", [["fresh", "node-2"], ["fresh", "fresh"]])
+def test_duplicate_ids_are_refused_before_encoding(
+    retriever: SauerkrautRetriever, monkeypatch: pytest.MonkeyPatch, new_ids: list[str]
+) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(retriever.encoder, "encode_documents", lambda *a, **k: calls.append(a))
+    before = len(retriever)
+    with pytest.raises(DuplicateIdError, match="replace=True"):
+        retriever.add_nodes([TextNode(id_=node_id, text="x") for node_id in new_ids])
+    assert calls == [] and len(retriever) == before
