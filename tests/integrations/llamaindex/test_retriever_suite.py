@@ -15,6 +15,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.retrieval import (
+    RetrievalEndEvent,
+    RetrievalStartEvent,
+)
 from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
 
 from sauerkraut_rag.errors import InvalidInputError
@@ -178,3 +183,15 @@ def test_bad_top_k_is_rejected(case: Case, k: int) -> None:
     cls = type(case.retriever)
     with pytest.raises(InvalidInputError, match="similarity_top_k"):
         cls(case.retriever.encoder, case.retriever.index, similarity_top_k=k)
+
+
+def test_retrieval_events_sync_and_async(case: Case, recorded_events: list[BaseEvent]) -> None:
+    sync = case.retriever.retrieve(case.query)
+    asynchronous = asyncio.run(case.retriever.aretrieve(case.query))
+    starts = [e for e in recorded_events if isinstance(e, RetrievalStartEvent)]
+    ends = [e for e in recorded_events if isinstance(e, RetrievalEndEvent)]
+    assert [e.str_or_query_bundle for e in starts] == [case.query, case.query]
+    assert [_summary(e.nodes, case) for e in ends] == [
+        _summary(sync, case),
+        _summary(asynchronous, case),
+    ]
