@@ -89,14 +89,18 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         handle = resolve_index(
             index, dim=encoder.dim, role="index", read_only=read_only, **(index_options or {})
         )
-        super().__init__(
-            model=encoder,
-            index=handle.index,
-            k=k,
-            include_image_base64=include_image_base64,
-            filter=filter,
-            **kwargs,
-        )
+        try:
+            super().__init__(
+                model=encoder,
+                index=handle.index,
+                k=k,
+                include_image_base64=include_image_base64,
+                filter=filter,
+                **kwargs,
+            )
+        except BaseException:
+            handle.close()  # do not keep the folder's writer lock on a failed construction
+            raise
         self._handle = handle
 
     @property
