@@ -126,7 +126,7 @@ class SauerkrautEmbedding(MultiModalEmbedding):
     # ---- flat (MUVERA) view: the BaseEmbedding / MultiModalEmbedding hooks --------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._flat_queries([query])[0]
+        return float_rows(self._muvera.encode_queries([self.get_query_multivector(query)]))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         return await run_off_loop(self._get_query_embedding, query)
@@ -156,9 +156,6 @@ class SauerkrautEmbedding(MultiModalEmbedding):
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
         return await run_off_loop(self._get_image_embeddings, img_file_paths)
-
-    def _flat_queries(self, queries: list[str]) -> list[Embedding]:
-        return float_rows(self._muvera.encode_queries(self.get_query_multivectors(queries)))
 
     def _require(self, modality: str, what: str) -> None:
         if self._encoder.modality != modality:
