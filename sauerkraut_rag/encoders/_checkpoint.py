@@ -23,6 +23,7 @@ HUB_FILE_PATTERNS = (
     "*.model",
     "*.jinja",
     "*.tiktoken",
+    "*.py",  # modelling code of remote-code checkpoints: only run with trust_remote_code=True
     "1_Dense/*",
 )
 

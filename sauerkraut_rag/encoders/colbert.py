@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from sauerkraut_rag.types import MultiVector
 logger = logging.getLogger(__name__)
 
 _NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's default, as PyLate uses it
+DEFAULT_MAX_BATCH_TOKENS = 4096
+"""Padded tokens per forward pass: long documents run in small batches (see benchmarks)."""
 
 
 def _unused_pooler(key: str) -> bool:
@@ -64,8 +67,10 @@ class ColBERTEncoder(MultiVectorEncoder):
         device: torch.device,
         dtype: torch.dtype,
         user_set: frozenset[str] = frozenset(),
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
         self.name = name
+        self.max_batch_tokens = max_batch_tokens
         self.settings = settings
         self.device = device
         self.dtype = dtype
@@ -109,6 +114,7 @@ class ColBERTEncoder(MultiVectorEncoder):
         document_prefix: str | None = None,
         skiplist_words: Sequence[str] | None = None,
         attn_implementation: str | None = None,
+        max_batch_tokens: int | None = DEFAULT_MAX_BATCH_TOKENS,
         **unknown: Any,
     ) -> ColBERTEncoder:
         """Load a PyLate checkpoint folder (``modules.json`` + Transformer + ``1_Dense``).
@@ -116,14 +122,24 @@ class ColBERTEncoder(MultiVectorEncoder):
         The ColBERT options default to ``config_sentence_transformers.json`` and then
         to PyLate's defaults; any option given here overrides both, as in PyLate's
         ``ColBERT(...)`` constructor.  ``revision`` is accepted for a uniform
-        signature; the folder is already resolved.
+        signature; the folder is already resolved.  ``max_batch_tokens`` caps the
+        padded tokens of one forward pass on top of ``batch_size`` (``None``: no cap);
+        it changes speed and memory, never the vectors.
         """
         if unknown:
             raise InvalidInputError(
                 f"Unknown option(s) for the ColBERT text model: {sorted(unknown)}. Accepted: "
                 "query_length, document_length, do_query_expansion, "
                 "attend_to_expansion_tokens, query_prefix, document_prefix, skiplist_words, "
-                "attn_implementation."
+                "attn_implementation, max_batch_tokens."
+            )
+        if max_batch_tokens is not None and (
+            isinstance(max_batch_tokens, bool)
+            or not isinstance(max_batch_tokens, int)
+            or max_batch_tokens < 1
+        ):
+            raise InvalidInputError(
+                f"Expected max_batch_tokens to be a positive int or None, got {max_batch_tokens!r}."
             )
         folder = Path(folder)
         torch_device = resolve_device(device)
@@ -165,6 +181,7 @@ class ColBERTEncoder(MultiVectorEncoder):
             device=torch_device,
             dtype=torch_dtype,
             user_set=frozenset(k for k, v in overrides.items() if v is not None),
+            max_batch_tokens=max_batch_tokens,
         )
 
     def _prefix_id(
@@ -218,10 +235,22 @@ class ColBERTEncoder(MultiVectorEncoder):
         limit = getattr(config, "max_position_embeddings", None)
         absolute = getattr(config, "position_embedding_type", None) == "absolute"
         if absolute and isinstance(limit, int) and length > limit:
-            raise error(
-                f"Expected {key} <= {limit} (the model's max_position_embeddings), got "
-                f"{length}. Pass {key}={limit} or smaller to load_encoder."
+            if key in user_set:
+                raise InvalidInputError(
+                    f"Expected {key} <= {limit} (the model's max_position_embeddings), got "
+                    f"{length}. Pass {key}={limit} or smaller to load_encoder."
+                )
+            # PyLate would fail on any input longer than the position table; truncate instead.
+            logger.warning(
+                "%s: %s=%d from the checkpoint exceeds max_position_embeddings=%d; "
+                "inputs are truncated to %d tokens.",
+                self.name,
+                key,
+                length,
+                limit,
+                limit,
             )
+            self.settings = replace(self.settings, **{key: limit})
 
     # ----------------------------------------------------------------- encoding
     def _encode_queries(
@@ -266,13 +295,16 @@ class ColBERTEncoder(MultiVectorEncoder):
         def encode_batch(batch: list[list[int]]) -> list[MultiVector]:
             return self._forward(batch, is_query=is_query, prefix_id=prefix_id, pad_to=pad_to)
 
+        extra = 0 if prefix_id is None else 1
+        widths = [(pad_to if pad_to is not None else len(ids)) + extra for ids in encoded]
         return run_length_sorted(
             encoded,
-            [len(ids) for ids in encoded],
+            widths,
             encode_batch,
             batch_size=batch_size,
             show_progress=show_progress,
             desc="Encoding queries" if is_query else "Encoding documents",
+            max_batch_tokens=self.max_batch_tokens,
         )
 
     def _pad(

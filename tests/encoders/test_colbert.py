@@ -147,6 +147,14 @@ def test_settings_from_config_and_overrides(checkpoints: dict[str, Path]) -> Non
     assert overridden.encode_query(QUERIES[0]).shape[0] <= 8
 
 
+def test_checkpoint_length_beyond_position_table_is_capped(tmp_path: Path) -> None:
+    """PyLate would crash on documents longer than the position table; we truncate."""
+    folder = build_tiny_colbert(tmp_path / "long", seed=SEED, document_length=100)
+    enc = sauerkraut_rag.load_encoder(folder)
+    assert enc.settings.document_length == 64  # max_position_embeddings of the factory
+    assert enc.encode_document("der die das " * 40).shape == (64, 16)
+
+
 def test_query_expansion_pads_with_mask_to_query_length(encoder: ColBERTEncoder) -> None:
     out = encoder.encode_queries(QUERIES)
     assert {q.shape for q in out} == {(16, 16)}
