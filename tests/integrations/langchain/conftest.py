@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.factories.colbert import build_tiny_colbert
 
 from sauerkraut_rag import MultiVectorEncoder, load_encoder
+from tests.factories.colbert import build_tiny_colbert
 from tests.factories.collfm2 import build_tiny_collfm2
 from tests.pdf_factory import make_pdf
 
