@@ -1,0 +1,85 @@
+"""The command line's record of how an index folder was built: ``sauerkraut-rag.json``.
+
+It sits next to the index files and names the model (hub id, or absolute folder path), so
+``search`` and ``explain`` encode queries with the model that encoded the documents.  It is
+plain JSON, written atomically (temporary file, fsync, ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sauerkraut_rag._atomic import write_atomically
+from sauerkraut_rag.errors import IndexCorruptedError, IndexFormatError
+
+SETTINGS_FILE = "sauerkraut-rag.json"
+SETTINGS_VERSION = 1
+PAGES_FOLDER = "pages"
+"""Sub-folder of the index folder holding the rendered page images."""
+_KIND = "sauerkraut-rag cli index"
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What the CLI stores about an index folder: the model and what it produces."""
+
+    model: str
+    family: str
+    modality: str
+    dim: int
+    created_with: str
+    format_version: int = SETTINGS_VERSION
+
+    @classmethod
+    def read(cls, folder: Path) -> IndexSettings | None:
+        """The settings stored in ``folder``, or ``None`` when the folder has none."""
+        path = folder / SETTINGS_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptedError(
+                f"{path} is unreadable ({exc}). Restore it from a backup, or delete it and "
+                "pass --model with the model the index was built with."
+            ) from exc
+        return cls._from_dict(data, path)
+
+    @classmethod
+    def _from_dict(cls, data: Any, path: Path) -> IndexSettings:
+        if not isinstance(data, dict) or data.get("kind") != _KIND:
+            raise IndexCorruptedError(
+                f"{path} is not a sauerkraut-rag settings file (expected a JSON object with "
+                f'"kind": "{_KIND}"). Restore it, or delete it and pass --model.'
+            )
+        version = data.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise IndexCorruptedError(f"{path} has no valid format_version: {version!r}.")
+        if version > SETTINGS_VERSION:
+            raise IndexFormatError(
+                f"{path} has format version {version}, newer than this sauerkraut-rag "
+                f"supports ({SETTINGS_VERSION}). Upgrade sauerkraut-rag."
+            )
+        try:
+            return cls(
+                model=str(data["model"]),
+                family=str(data["family"]),
+                modality=str(data["modality"]),
+                dim=int(data["dim"]),
+                created_with=str(data.get("created_with", "")),
+                format_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptedError(
+                f"{path} lacks a valid {exc} entry. Restore it, or delete it and pass --model."
+            ) from exc
+
+    def write(self, folder: Path) -> Path:
+        """Write the settings into ``folder`` atomically; returns the file's path."""
+        text = json.dumps({"kind": _KIND, **asdict(self)}, indent=2, ensure_ascii=False)
+        return write_atomically(
+            folder / SETTINGS_FILE, lambda stream: stream.write((text + "\n").encode("utf-8"))
+        )

@@ -1,0 +1,207 @@
+"""The ``sauerkraut-rag`` command: index files, search them, explain a match, describe an index.
+
+::
+
+    sauerkraut-rag index PATH... --index DIR [--model ID|PATH] [--pool-factor N] [--dpi N]
+    sauerkraut-rag search DIR "query" [-k N] [--filter key=value ...] [--json]
+    sauerkraut-rag explain DIR "query" --page ID --out map.png [--reduce max|sum]
+    sauerkraut-rag info DIR [--json]
+
+Errors (a model that cannot be fetched, a missing index, bad input) end the command with
+one line on stderr and exit code 1, never a traceback; ``--verbose`` turns on logging (and
+shows tracebacks of unexpected errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from sauerkraut_rag.errors import ModelNotFoundError, SauerkrautError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+_OFFLINE_HINT = (
+    "Check the id and your connection, or download the model folder once "
+    "(huggingface-cli download ID --local-dir PATH) and pass --model PATH."
+)
+_CORE_HINT = (
+    "Check the id and your connection, or download the model folder elsewhere and pass its "
+    "local path instead."
+)
+"""The library's own advice, replaced by the command line's (which names --model)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sauerkraut-rag`` (sub-commands index, search, explain, info)."""
+    from sauerkraut_rag import __version__
+    from sauerkraut_rag._cli_index import DEFAULT_PAGE_MODEL, DEFAULT_TEXT_MODEL
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress"
+    )
+    parser = argparse.ArgumentParser(
+        prog="sauerkraut-rag",
+        description="Late-interaction retrieval over PDFs, scans and text (SauerkrautLM models).",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index",
+        parents=[common],
+        help="encode PDFs, images or text files into an index folder",
+        description=(
+            "Encode PDFs, images, .txt/.md files or folders into DIR. Re-running skips files "
+            "already indexed (by content hash); unreadable files are reported and skipped."
+        ),
+    )
+    index.add_argument("paths", nargs="+", metavar="PATH", help="PDFs, images, text files, folders")
+    index.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
+    index.add_argument(
+        "--model",
+        metavar="ID|PATH",
+        help=f"hub id or local folder (default: {DEFAULT_PAGE_MODEL} for pages, "
+        f"{DEFAULT_TEXT_MODEL} for .txt/.md; an existing index keeps its model)",
+    )
+    index.add_argument(
+        "--pool-factor",
+        type=int,
+        metavar="N",
+        help="merge similar token vectors to about 1/N of them when creating the index",
+    )
+    index.add_argument("--dpi", type=int, default=144, metavar="N", help="PDF render DPI (144)")
+
+    search = commands.add_parser("search", parents=[common], help="search an index")
+    search.add_argument("dir", type=Path, metavar="DIR")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5, metavar="N", help="results to show (5)")
+    search.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep documents whose metadata KEY equals VALUE (repeatable), e.g. page=2",
+    )
+    search.add_argument("--json", action="store_true", help="print JSON for scripts")
+    search.add_argument("--model", metavar="ID|PATH", help="override the index's model")
+
+    explain = commands.add_parser(
+        "explain", parents=[common], help="draw a similarity map of a query over a page"
+    )
+    explain.add_argument("dir", type=Path, metavar="DIR")
+    explain.add_argument("query")
+    explain.add_argument("--page", required=True, metavar="ID", help="page id from `search`")
+    explain.add_argument("--out", required=True, type=Path, metavar="MAP.png")
+    explain.add_argument(
+        "--reduce",
+        choices=("max", "sum"),
+        default="max",
+        help="per patch: best-matching query token (max, default) or sum over query tokens",
+    )
+    explain.add_argument("--model", metavar="ID|PATH", help="override the index's model")
+
+    info = commands.add_parser("info", parents=[common], help="describe an index")
+    info.add_argument("dir", type=Path, metavar="DIR")
+    info.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 success, 1 error, 2 usage)."""
+    args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    _configure_logging(verbose)
+    try:
+        _dispatch(args)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except ModelNotFoundError as exc:
+        _error(f"{str(exc).replace(_CORE_HINT, '').rstrip()} {_OFFLINE_HINT}")
+        return EXIT_ERROR
+    except (SauerkrautError, OSError) as exc:
+        _error(str(exc) or type(exc).__name__)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: one line, the traceback only with --verbose
+        if verbose:
+            traceback.print_exc()
+        _error(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)")
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    out = sys.stdout
+    if args.command == "index":
+        from sauerkraut_rag._cli_index import run_index
+
+        report = run_index(
+            args.paths,
+            args.index,
+            model=args.model,
+            pool_factor=args.pool_factor,
+            dpi=args.dpi,
+            err=sys.stderr,
+        )
+        out.write(
+            f"Indexed {report.new_files} new file(s) ({report.new_documents} documents) into "
+            f"{args.index}; {report.unchanged} unchanged file(s) skipped, "
+            f"{report.replaced} changed file(s) replaced, {report.failed} failed.\n"
+        )
+    elif args.command == "search":
+        from sauerkraut_rag._cli_query import run_search
+
+        run_search(
+            args.dir,
+            args.query,
+            k=args.k,
+            filters=args.filter,
+            as_json=args.json,
+            model=args.model,
+            out=out,
+        )
+    elif args.command == "explain":
+        from sauerkraut_rag._cli_query import run_explain
+
+        run_explain(
+            args.dir,
+            args.query,
+            page=args.page,
+            out_path=args.out,
+            reduce=args.reduce,
+            model=args.model,
+            out=out,
+        )
+    else:
+        from sauerkraut_rag._cli_query import run_info
+
+        run_info(args.dir, as_json=args.json, out=out)
+
+
+def _configure_logging(verbose: bool) -> None:
+    if not verbose:  # read by transformers at import: keep its warnings off the terminal
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "warning: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _error(message: str) -> None:
+    """One line on stderr: ``sauerkraut-rag: error: ...``."""
+    sys.stderr.write(f"sauerkraut-rag: error: {' '.join(message.split())}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
