@@ -21,6 +21,7 @@ installed (PyLate 1.6 fails on voyager 2.2).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import shutil
@@ -110,9 +111,10 @@ def save_ragged(path: Path, arrays: list[np.ndarray]) -> None:
 
 
 def load_ragged(path: Path) -> list[np.ndarray]:
+    """Views into a memory-mapped file (the corpus is not copied into the worker)."""
     tokens = np.load(path.with_suffix(".tokens.npy"), mmap_mode="r", allow_pickle=False)
     offsets = np.load(path.with_suffix(".offsets.npy"), allow_pickle=False)
-    return [np.asarray(tokens[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return [tokens[a:b] for a, b in itertools.pairwise(offsets.tolist())]
 
 
 def ground_truth(data: Path, n_total: int) -> np.ndarray:
@@ -133,6 +135,14 @@ def _disk_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+def _rss_mb() -> float:
+    """Current resident set size (VmRSS)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _latencies(search: Any, queries: list[np.ndarray]) -> tuple[list[list[int]], np.ndarray]:
     for q in queries[:3]:  # warm-up
         search(q)
@@ -144,50 +154,57 @@ def _latencies(search: Any, queries: list[np.ndarray]) -> tuple[list[list[int]],
     return found, np.asarray(times) * 1000
 
 
+def _timed_adds(
+    add: Any, finish: Any, docs: list[np.ndarray], n_docs: int, n_more: int
+) -> tuple[float, float]:
+    """Build with batches of 500, then add ``n_more`` documents in 10 calls; seconds each.
+
+    ``finish()`` (persist everything) runs at the end of each phase, inside the timing.
+    """
+    t0 = time.perf_counter()
+    for lo in range(0, n_docs, 500):
+        hi = min(lo + 500, n_docs)
+        add([str(i) for i in range(lo, hi)], docs[lo:hi])
+    finish()
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    step = max(1, n_more // 10)
+    for lo in range(n_docs, n_docs + n_more, step):
+        hi = min(lo + step, n_docs + n_more)
+        add([str(i) for i in range(lo, hi)], docs[lo:hi])
+    finish()
+    return build, time.perf_counter() - t0
+
+
+def _search_row(setting: dict[str, Any], search: Any, queries: list[np.ndarray]) -> dict[str, Any]:
+    found, ms = _latencies(search, queries)
+    p50, p95 = float(np.median(ms)), float(np.percentile(ms, 95))
+    return {"setting": setting, "found": found, "p50": p50, "p95": p95}
+
+
 def run_ours(name: str, data: Path, n_docs: int, n_more: int, workdir: Path) -> dict[str, Any]:
     from sauerkraut_rag.retrievers.index import VoyagerIndex
 
     docs = load_ragged(data / "docs")
     queries = load_ragged(data / "queries")
     folder = workdir / name
-    t0 = time.perf_counter()
     index = VoyagerIndex.create(folder, dim=DIM, **BUILD_CONFIGS[name])
-    for lo in range(0, n_docs, 500):
-        hi = min(lo + 500, n_docs)
-        index.add([str(i) for i in range(lo, hi)], docs[lo:hi])
-    index.save()
-    build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    step = max(1, n_more // 10)
-    for lo in range(n_docs, n_docs + n_more, step):
-        hi = min(lo + step, n_docs + n_more)
-        index.add([str(i) for i in range(lo, hi)], docs[lo:hi])
-    index.save()
-    add_more = time.perf_counter() - t0
+    # every add is durable on return; save() also writes the (derived) HNSW graph
+    build, add_more = _timed_adds(index.add, index.save, docs, n_docs, n_more)
     index.close()
+    del docs
     t0 = time.perf_counter()
     index = VoyagerIndex.open(folder)
     reopen = time.perf_counter() - t0
     rows = []
     for setting in SEARCH_SETTINGS[name]:
         index.configure(**setting)
-        found, ms = _latencies(lambda q: [int(h.id) for h in index.search([q], K)[0]], queries)
-        rows.append(
-            {
-                "setting": setting,
-                "found": found,
-                "p50": float(np.median(ms)),
-                "p95": float(np.percentile(ms, 95)),
-            }
-        )
+        search = lambda q: [int(h.id) for h in index.search([q], K)[0]]  # noqa: E731
+        rows.append(_search_row(setting, search, queries))
+    result = {"build_s": build, "add_more_s": add_more, "reopen_s": reopen}
+    result.update(disk_mb=_disk_mb(folder), serve_rss_mb=_rss_mb(), searches=rows)
     index.close()
-    return {
-        "build_s": build,
-        "add_more_s": add_more,
-        "reopen_s": reopen,
-        "disk_mb": _disk_mb(folder),
-        "searches": rows,
-    }
+    return result
 
 
 def run_pylate(data: Path, n_docs: int, n_more: int, workdir: Path) -> dict[str, Any]:
@@ -197,44 +214,25 @@ def run_pylate(data: Path, n_docs: int, n_more: int, workdir: Path) -> dict[str,
 
     docs = load_ragged(data / "docs")
     queries = load_ragged(data / "queries")
+    options = {"index_folder": str(workdir / "pylate"), "index_name": "bench"}
+    options.update(embedding_size=DIM, M=16, ef_construction=200)
+    index = indexes.Voyager(override=True, **options)
+    # add_documents saves the graph and the pickled id maps on every call
+    build, add_more = _timed_adds(index.add_documents, lambda: None, docs, n_docs, n_more)
+    del docs, index
     t0 = time.perf_counter()
-    index = indexes.Voyager(
-        index_folder=str(workdir / "pylate"),
-        index_name="bench",
-        override=True,
-        embedding_size=DIM,
-        M=16,
-        ef_construction=200,
-    )
-    index.add_documents([str(i) for i in range(n_docs)], docs[:n_docs], batch_size=500)
-    build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    step = max(1, n_more // 10)
-    for lo in range(n_docs, n_docs + n_more, step):
-        hi = min(lo + step, n_docs + n_more)
-        index.add_documents([str(i) for i in range(lo, hi)], docs[lo:hi])
-    add_more = time.perf_counter() - t0
+    index = indexes.Voyager(override=False, **options)
+    reopen = time.perf_counter() - t0
     retriever = retrieve.ColBERT(index=index)
 
     def search(q: np.ndarray) -> list[int]:
         out = retriever.retrieve(queries_embeddings=[torch.from_numpy(q)], k=K)
         return [int(hit["id"]) for hit in out[0]]
 
-    found, ms = _latencies(search, queries)
-    return {
-        "build_s": build,
-        "add_more_s": add_more,
-        "reopen_s": float("nan"),
-        "disk_mb": _disk_mb(workdir / "pylate"),
-        "searches": [
-            {
-                "setting": {"k_token": 100, "ef_search": 200},
-                "found": found,
-                "p50": float(np.median(ms)),
-                "p95": float(np.percentile(ms, 95)),
-            }
-        ],
-    }
+    row = _search_row({"k_token": 100, "ef_search": 200}, search, queries)
+    result = {"build_s": build, "add_more_s": add_more, "reopen_s": reopen}
+    result.update(disk_mb=_disk_mb(workdir / "pylate"), serve_rss_mb=_rss_mb(), searches=[row])
+    return result
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -245,6 +243,32 @@ def worker(args: argparse.Namespace) -> None:
         result = run_ours(args.worker, Path(args.data), args.docs, args.add_more, workdir)
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
+
+
+def threshold_sweep(sizes: list[int], n_queries: int) -> None:
+    """Exact full scan vs the approximate (default fde) path on the same index, per size.
+
+    The two paths alternate query by query, so machine load hits both alike; the
+    crossover is where ``exact_threshold`` belongs.
+    """
+    from sauerkraut_rag.retrievers.index import VoyagerIndex
+
+    docs, queries = make_corpus(max(sizes), n_queries)
+    print(f"{'docs':>6} {'exact p50 ms':>12} {'approx p50 ms':>13} {'approx/exact':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            index = VoyagerIndex.create(Path(tmp) / str(n), dim=DIM, exact_threshold=0)
+            index.add([str(i) for i in range(n)], docs[:n])
+            times: dict[int, list[float]] = {10**9: [], 0: []}
+            for q in queries:
+                for threshold, bucket in times.items():
+                    index.configure(exact_threshold=threshold)
+                    t0 = time.perf_counter()
+                    index.search([q], K)
+                    bucket.append((time.perf_counter() - t0) * 1000)
+            exact, approx = (float(np.median(times[t][3:])) for t in (10**9, 0))
+            print(f"{n:>6} {exact:>12.1f} {approx:>13.1f} {approx / exact:>12.2f}")
+            index.close()
 
 
 # ---------------------------------------------------------------------------- driver
@@ -278,12 +302,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--configs", default="exact,exact-f32,default,fde,fde-2560,tokens")
     parser.add_argument("--pylate-python", default=None)
+    parser.add_argument(
+        "--sweep", default=None, help="comma-separated corpus sizes: exact vs approximate only"
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.sweep:
+        threshold_sweep([int(n) for n in args.sweep.split(",")], args.queries)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="index-bench-"))
@@ -314,28 +344,43 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _recall(found: list[list[int]], truth: np.ndarray) -> float:
+    pairs = zip(found, truth, strict=True)
+    return float(np.mean([len(set(f) & set(t.tolist())) / K for f, t in pairs]))
+
+
 def report(results: dict[str, dict[str, Any]], truth: np.ndarray) -> None:
+    """Markdown tables: every search setting, then ratios against PyLate."""
     exact_p50 = results["exact"]["searches"][0]["p50"] if "exact" in results else float("nan")
-    header = (
-        f"{'config':<10} {'search setting':<34} {'build s':>8} {'+add s':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'recall':>7} {'p50/exact':>9} {'disk MB':>8} {'RSS MB':>7}"
+    print(
+        "| config | search setting | build s | +add s | p50 ms | p95 ms | recall@10 "
+        "| p50 / exact | disk MB | serve RSS MB | peak RSS MB |"
     )
-    print(header)
-    print("-" * len(header))
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, res in results.items():
         for row in res["searches"]:
-            recall = np.mean(
-                [
-                    len(set(f) & set(t.tolist())) / K
-                    for f, t in zip(row["found"], truth, strict=True)
-                ]
-            )
-            setting = ",".join(f"{k}={v}" for k, v in row["setting"].items()) or "-"
-            print(
-                f"{name:<10} {setting:<34} {res['build_s']:>8.1f} {res['add_more_s']:>7.1f} "
-                f"{row['p50']:>7.1f} {row['p95']:>7.1f} {recall:>7.3f} "
-                f"{row['p50'] / exact_p50:>9.2f} {res['disk_mb']:>8.1f} {res['max_rss_mb']:>7.0f}"
-            )
+            setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items()) or "-"
+            cells = [
+                name, setting, f"{res['build_s']:.1f}", f"{res['add_more_s']:.1f}",
+                f"{row['p50']:.1f}", f"{row['p95']:.1f}", f"{_recall(row['found'], truth):.3f}",
+                f"{row['p50'] / exact_p50:.2f}", f"{res['disk_mb']:.1f}",
+                f"{res['serve_rss_mb']:.0f}", f"{res['max_rss_mb']:.0f}",
+            ]  # fmt: skip
+            print("| " + " | ".join(cells) + " |")
+    if "pylate" not in results:
+        return
+    peer = results["pylate"]
+    print("\n| config (first setting) | build x | +add x | p50 x | disk x | serve RSS x |")
+    print("|---|---|---|---|---|---|")
+    for name, res in results.items():
+        ratios = [
+            res["build_s"] / peer["build_s"],
+            res["add_more_s"] / peer["add_more_s"],
+            res["searches"][0]["p50"] / peer["searches"][0]["p50"],
+            res["disk_mb"] / peer["disk_mb"],
+            res["serve_rss_mb"] / peer["serve_rss_mb"],
+        ]
+        print(f"| {name} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |")
 
 
 if __name__ == "__main__":
