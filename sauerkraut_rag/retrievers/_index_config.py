@@ -77,7 +77,7 @@ class IndexConfig:
     hnsw_m: int = 16
     ef_construction: int = 200
     ef_search: int = 128
-    exact_threshold: int = 2000
+    exact_threshold: int = 1000
     candidates: int = 128
     token_k: int = 32
     pool_factor: int = 1

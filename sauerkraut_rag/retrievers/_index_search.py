@@ -23,7 +23,7 @@ _WIDEN = 4
 """Growth factor of the HNSW request when too few candidates pass the filter."""
 _GATHER_FRACTION = 0.5
 """Exact search over a subset copies its vectors when it is below this share of docs."""
-EXACT_CACHE_BYTES = 64 << 20
+EXACT_CACHE_BYTES = 128 << 20
 """Full scans keep float32 copies of the segments while they fit in this many bytes."""
 
 

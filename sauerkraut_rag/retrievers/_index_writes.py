@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,26 @@ class Writer:
             )
         return stored
 
+    def _new_segment(
+        self, epoch: int, start: int, stop: int, chunks: Iterable[np.ndarray]
+    ) -> Segment:
+        """Write ``chunks`` durably as the segment of tokens ``[start, stop)`` and map it.
+
+        The file is not referenced yet: the caller commits it, or removes it on failure.
+        """
+        name = segment_name(epoch, start, stop)
+        folder = self.path / VECTORS_DIR
+        dim, dtype = self.config.dim, self.config.vector_dtype
+        sha, nbytes = write_segment(folder, name, chunks, n_rows=stop - start, dim=dim, dtype=dtype)
+        try:
+            array = open_segment(
+                folder / name, n_rows=stop - start, dim=dim, dtype=dtype, sha256=None, nbytes=nbytes
+            )
+        except BaseException:
+            (folder / name).unlink(missing_ok=True)
+            raise
+        return Segment(start, stop, name, sha, nbytes, array)
+
     def append(
         self,
         snap: Snapshot,
@@ -101,55 +121,24 @@ class Writer:
         stored = [self._stored_form(a, i) for i, a in enumerate(arrays)]
         lengths = [len(s) for s in stored]
         start, stop = snap.next_token, snap.next_token + sum(lengths)
-        name = segment_name(snap.epoch, start, stop)
-        folder = self.path / VECTORS_DIR
-        sha, nbytes = write_segment(
-            folder,
-            name,
-            stored,
-            n_rows=stop - start,
-            dim=self.config.dim,
-            dtype=self.config.vector_dtype,
-        )
+        segment = self._new_segment(snap.epoch, start, stop, stored)
+        generation = self.generation + 1
+        token_starts = start + np.r_[0, np.cumsum(lengths)[:-1]]
+        rows = [
+            (snap.next_row + i, doc_id, int(token_starts[i]), lengths[i], metas[i][1], payloads[i])
+            for i, doc_id in enumerate(ids)
+        ]
+        counters = {"next_row": snap.next_row + len(ids), "next_token": stop}
         try:
-            array = open_segment(
-                folder / name,
-                n_rows=stop - start,
-                dim=self.config.dim,
-                dtype=self.config.vector_dtype,
-                sha256=None,
-                nbytes=nbytes,
-            )
-            generation = self.generation + 1
-            token_starts = start + np.r_[0, np.cumsum(lengths)[:-1]]
-            rows = [
-                (
-                    snap.next_row + i,
-                    doc_id,
-                    int(token_starts[i]),
-                    lengths[i],
-                    metas[i][1],
-                    payloads[i],
-                )
-                for i, doc_id in enumerate(ids)
-            ]
             with sql.transaction(self.conn):
-                sql.insert_segment(self.conn, start, stop, name, sha, nbytes)
+                _insert_segment(self.conn, segment)
                 sql.tombstone(self.conn, [int(snap.rows[p]) for p in replaced], generation)
                 sql.insert_docs(self.conn, rows)
-                sql.set_meta(
-                    self.conn,
-                    {
-                        "next_row": snap.next_row + len(ids),
-                        "next_token": stop,
-                        "generation": generation,
-                    },
-                )
+                sql.set_meta(self.conn, {**counters, "generation": generation})
         except BaseException:
-            (folder / name).unlink(missing_ok=True)
+            (self.path / VECTORS_DIR / segment.file).unlink(missing_ok=True)
             raise
         self.generation = generation
-        segment = Segment(start, stop, name, sha, nbytes, array)
         new = with_appended(
             snap,
             segment=segment,
@@ -198,35 +187,19 @@ class Writer:
         if first < 0 or first >= len(segs) - 1:
             return None
         group = segs[first:]
-        start, stop = group[0].start, group[-1].stop
-        name = segment_name(snap.epoch, start, stop)
-        folder = self.path / VECTORS_DIR
-        sha, nbytes = write_segment(
-            folder,
-            name,
-            (s.array for s in group),
-            n_rows=stop - start,
-            dim=self.config.dim,
-            dtype=self.config.vector_dtype,
+        merged = self._new_segment(
+            snap.epoch, group[0].start, group[-1].stop, (s.array for s in group)
         )
+        folder = self.path / VECTORS_DIR
         try:
-            array = open_segment(
-                folder / name,
-                n_rows=stop - start,
-                dim=self.config.dim,
-                dtype=self.config.vector_dtype,
-                sha256=None,
-                nbytes=nbytes,
-            )
             with sql.transaction(self.conn):
                 self.conn.executemany(
                     "DELETE FROM segments WHERE start = ?", [(s.start,) for s in group]
                 )
-                sql.insert_segment(self.conn, start, stop, name, sha, nbytes)
+                _insert_segment(self.conn, merged)
         except BaseException:
-            (folder / name).unlink(missing_ok=True)
+            (folder / merged.file).unlink(missing_ok=True)
             raise
-        merged = Segment(start, stop, name, sha, nbytes, array)
         _unlink(folder, [s.file for s in group])
         return snap.replace(segments=(*segs[:first], merged))
 
@@ -255,29 +228,13 @@ class Writer:
         n_tokens = int(lengths.sum())
         starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         folder = self.path / VECTORS_DIR
-        name = segment_name(epoch, 0, n_tokens)
         new_files: list[tuple[Path, str]] = []
         segments: tuple[Segment, ...] = ()
         try:
             if n_tokens:
-                sha, nbytes = write_segment(
-                    folder,
-                    name,
-                    (snap.doc_tokens(int(p)) for p in live),
-                    n_rows=n_tokens,
-                    dim=self.config.dim,
-                    dtype=self.config.vector_dtype,
-                )
-                new_files.append((folder, name))
-                array = open_segment(
-                    folder / name,
-                    n_rows=n_tokens,
-                    dim=self.config.dim,
-                    dtype=self.config.vector_dtype,
-                    sha256=None,
-                    nbytes=nbytes,
-                )
-                segments = (Segment(0, n_tokens, name, sha, nbytes, array),)
+                chunks = (snap.doc_tokens(int(p)) for p in live)
+                segments = (self._new_segment(epoch, 0, n_tokens, chunks),)
+                new_files.append((folder, segments[0].file))
             new = snap.replace(
                 epoch=epoch,
                 segments=segments,
@@ -313,9 +270,7 @@ class Writer:
                 )
                 self.conn.execute("DELETE FROM segments")
                 for seg in segments:
-                    sql.insert_segment(
-                        self.conn, seg.start, seg.stop, seg.file, seg.sha256, seg.nbytes
-                    )
+                    _insert_segment(self.conn, seg)
                 sql.set_meta(
                     self.conn,
                     {
@@ -371,6 +326,10 @@ class Writer:
         with sql.transaction(self.conn):
             sql.set_meta(self.conn, {"config": config.to_dict()})
         self.config = config
+
+
+def _insert_segment(conn: sqlite3.Connection, seg: Segment) -> None:
+    sql.insert_segment(conn, seg.start, seg.stop, seg.file, seg.sha256, seg.nbytes)
 
 
 def _unlink(folder: Path, names: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ open for writing; others may open it ``read_only=True`` (they see the state at o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -86,6 +87,12 @@ class VoyagerIndex:
     ) -> None:
         self._path = Path(path)
         self._closed = True
+        known = {f.name for f in dataclasses.fields(IndexConfig)} - {"dim"}
+        if set(options) - known:
+            raise InvalidInputError(
+                f"Unknown index option(s) {sorted(set(options) - known)}; expected some of "
+                f"{sorted(known)} (see IndexConfig)."
+            )
         if not is_index(self._path):
             if dim is None or read_only:
                 raise IndexFormatError(
@@ -399,6 +406,8 @@ class VoyagerIndex:
         k = check.check_k(k)
         flt = check.check_filter(filter)
         arrays = check.check_query_vectors(queries, dim=self._config.dim)
+        if not arrays:
+            return []
         for _ in range(3):
             snap = self._snap
             mask = None if flt is None else filter_mask(snap, flt)

@@ -102,6 +102,7 @@ def test_k_larger_than_index_returns_all_and_empty_index_returns_empty(tmp_path,
     with make(tmp_path) as index:
         assert index.search(queries, 3) == [[], [], []]
         docs = fill(index, 4)
+        assert index.search([], 3) == []
         hits = index.search(queries[:1], 50)[0]
         assert len(hits) == 4
         assert_matches_brute_force(hits, queries[0], docs, 4)
@@ -376,6 +377,10 @@ def test_create_open_and_option_checks(tmp_path):
         VoyagerIndex.create(tmp_path / "junk", dim=DIM)
     with pytest.raises(InvalidInputError, match="strategy"):
         VoyagerIndex.create(tmp_path / "bad", dim=DIM, strategy="magic")
+    with pytest.raises(InvalidInputError, match="Unknown index option"):
+        VoyagerIndex.create(tmp_path / "bad", dim=DIM, stratgy="fde")
+    with pytest.raises(InvalidInputTypeError, match="dim"):
+        VoyagerIndex.create(tmp_path / "bad", dim="128")  # type: ignore[arg-type]
     make(tmp_path, strategy="tokens").close()
     with pytest.raises(IndexStoreError, match="already exists"):
         make(tmp_path)
