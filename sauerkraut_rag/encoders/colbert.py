@@ -10,6 +10,7 @@ every kept vector goes through the Dense projection and is L2-normalised.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +76,9 @@ class ColBERTEncoder(MultiVectorEncoder):
         self.device = device
         self.dtype = dtype
         self.tokenizer = tokenizer
+        # HF fast tokenizers keep truncation settings as mutable state (and raise "Already
+        # borrowed" when shared across threads): one tokenizer call at a time.
+        self._tokenizer_lock = threading.Lock()
         self.backbone = backbone.to(device=device, dtype=dtype).eval()
         self.projection = projection.to(device=device, dtype=dtype).eval()
         self.dim = int(projection[-1].out_features)
@@ -282,14 +286,16 @@ class ColBERTEncoder(MultiVectorEncoder):
         prefix_id = self.query_prefix_id if is_query else self.document_prefix_id
         length = s.query_length if is_query else s.document_length
         max_length = length - 1 if prefix_id is not None else length
-        encoded = self.tokenizer(
-            [self._prepare(t) for t in texts],
-            truncation=True,
-            max_length=max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        prepared = [self._prepare(t) for t in texts]
+        with self._tokenizer_lock:
+            encoded = self.tokenizer(
+                prepared,
+                truncation=True,
+                max_length=max_length,
+                padding=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )["input_ids"]
         pad_to = max_length if is_query and s.do_query_expansion else None
 
         def encode_batch(batch: list[list[int]]) -> list[MultiVector]:

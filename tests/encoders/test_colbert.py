@@ -224,6 +224,29 @@ def test_results_keep_input_order(encoder: ColBERTEncoder) -> None:
     assert lengths == [4, 11, 5]  # [CLS] [D] tokens [SEP]
 
 
+def test_concurrent_calls_match_sequential(encoder: ColBERTEncoder) -> None:
+    """Queries and documents truncate differently; threads must not mix the settings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    long_text = "der die das und " * 20
+    jobs = [("q", long_text), ("d", long_text)] * 6
+    want = {
+        "q": encoder.encode_queries([long_text])[0],
+        "d": encoder.encode_documents([long_text])[0],
+    }
+
+    def run(job: tuple[str, str]) -> np.ndarray:
+        kind, text = job
+        call = encoder.encode_queries if kind == "q" else encoder.encode_documents
+        return call([text])[0]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, jobs))
+    for (kind, _), got in zip(jobs, results, strict=True):
+        assert got.shape == want[kind].shape
+        np.testing.assert_allclose(got, want[kind], rtol=0, atol=1e-5)
+
+
 # -------------------------------------------------------------- bad input
 @pytest.mark.parametrize("variant", ["missing_weights", "missing_dense"])
 def test_folder_missing_files(variant: str, checkpoints: dict[str, Path]) -> None:
