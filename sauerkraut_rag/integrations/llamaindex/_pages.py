@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,28 @@ _TECHNICAL_KEYS = (
 """Stored keys kept in node metadata but hidden from the LLM and from embed text."""
 
 
+def page_id(page: Page) -> str:
+    """Stable id of a page: hash of its source label, source SHA-256 and page number.
+
+    The same scheme as the LangChain ``VisualPageRetriever``, so both adapters can share
+    one index: re-indexing a file replaces its pages instead of duplicating them.
+    """
+    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def page_metadata(page: Page, image_path: Path) -> dict[str, Any]:
-    """Metadata stored for one page: the page's own (``source``, ``page``...) + image file."""
+    """Metadata stored for one page: the page's own (``source``, ``page``...) + image file.
+
+    ``image_file`` (name inside the image folder) survives moving the index folder;
+    ``image_path`` (absolute) is what the LangChain adapter reads.
+    """
     return {
         **page.metadata,
         "source": page.source,
         "page": page.page_number,
         IMAGE_FILE_KEY: image_path.name,
+        "image_path": str(image_path.resolve()),
         "image_mimetype": _mimetype(image_path),
     }
 

@@ -13,7 +13,11 @@ from llama_index.core.schema import ImageNode
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import EncoderLike
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
-from sauerkraut_rag.integrations.llamaindex._pages import hit_to_image_node, page_metadata
+from sauerkraut_rag.integrations.llamaindex._pages import (
+    hit_to_image_node,
+    page_id,
+    page_metadata,
+)
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
 from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.types import Hit, Page
@@ -100,10 +104,11 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
         return self.add_pages(pages)
 
     def add_pages(self, pages: Iterable[Page]) -> list[str]:
-        """Save, encode and store pages (upsert: the same page content keeps one id).
+        """Save, encode and store pages (upsert: a page of the same file keeps its id).
 
-        A page's id is derived from its source's SHA-256 and page number, so indexing the
-        same file again replaces its pages instead of duplicating them.
+        A page's id is derived from its source label, the source's SHA-256 and the page
+        number, so indexing the same file again replaces its pages instead of duplicating
+        them.
         """
         ids: list[str] = []
         for batch in _batches(pages, self._batch_size):
@@ -120,16 +125,19 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
             multivectors = self._encoder.encode_documents(
                 [page.image for page in batch], batch_size=self._batch_size, show_progress=False
             )
+            batch_ids = [page_id(page) for page in batch]
             records = {  # a page repeated within one batch is stored once
-                path.stem: (vectors, page_metadata(page, path))
-                for page, path, vectors in zip(batch, paths, multivectors, strict=True)
+                pid: (vectors, page_metadata(page, path))
+                for pid, page, path, vectors in zip(
+                    batch_ids, batch, paths, multivectors, strict=True
+                )
             }
             self._index.upsert(
                 list(records),
                 [vectors for vectors, _ in records.values()],
                 [metadata for _, metadata in records.values()],
             )
-            ids.extend(path.stem for path in paths)
+            ids.extend(batch_ids)
         logger.debug("Indexed %d pages into %s", len(ids), self._image_folder)
         return ids
 

@@ -174,3 +174,27 @@ def test_temporary_index_keeps_images_until_close(
     assert Path(node.image_path).parent == Path(retriever.index.path) / "pages"
     retriever.close()
     assert not Path(node.image_path).exists()
+
+
+def test_one_page_index_serves_both_frameworks(
+    page_encoder: MultiVectorEncoder, pdf_path: Path, tmp_path: Path
+) -> None:
+    langchain = pytest.importorskip("sauerkraut_rag.integrations.langchain")
+    folder = tmp_path / "shared"
+    lc = langchain.VisualPageRetriever.from_sources(
+        pdf_path, page_encoder, index_path=folder, dpi=DPI, k=3
+    )
+    lc_docs = lc.invoke(QUERY)
+    lc.close()
+    with SauerkrautPageRetriever(page_encoder, folder, similarity_top_k=3) as li:
+        results = li.retrieve(QUERY)
+        nodes = [r.node for r in results]
+        assert [n.node_id for n in nodes] == [d.id for d in lc_docs]
+        assert [r.score for r in results] == pytest.approx([d.metadata["score"] for d in lc_docs])
+        assert [n.image_path for n in nodes] == [d.metadata["image_path"] for d in lc_docs]
+        li.add_sources(pdf_path, dpi=DPI)  # same ids: replaced, not duplicated
+        assert len(li) == 3
+    reopened = langchain.VisualPageRetriever(page_encoder, folder, k=3)
+    assert [d.id for d in reopened.invoke(QUERY)] == [n.node_id for n in nodes]
+    assert all(Path(d.metadata["image_path"]).is_file() for d in reopened.invoke(QUERY))
+    reopened.close()
