@@ -87,20 +87,24 @@ def main() -> int:
     parser.add_argument(
         "--offline", action="store_true", help="skip the hub and use the offline stand-in"
     )
+    parser.add_argument(
+        "--work", type=Path, default=WORK, help=f"folder for the index and model ({WORK})"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     os.chdir(REPO)
+    work = args.work
     if not args.offline and hub_model_available(HUB_MODEL):
         model = HUB_MODEL
     else:
         try:
-            model = str(offline_model(WORK))
+            model = str(offline_model(work))
         except ModuleNotFoundError as exc:
             print(f"Cannot run offline: {exc}", file=sys.stderr)
             return 1
-    index = WORK / "index"
-    if index.exists():
-        shutil.rmtree(index)  # the demo's own folder: start fresh every run
+    index = work / "index"
+    if (index / "sauerkraut-rag.json").is_file():
+        shutil.rmtree(index)  # the demo's own index from an earlier run: start fresh
     run("index", str(SAMPLE_DOCS), "--index", str(index), "--model", model)
     for query in QUERIES:
         run("search", str(index), query, "-k", "3")

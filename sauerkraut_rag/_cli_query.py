@@ -80,8 +80,6 @@ def run_search(
     out: TextIO,
 ) -> None:
     """Print the ``k`` best documents for ``query`` as a table or as JSON."""
-    from sauerkraut_rag.encoders.loading import load_encoder
-
     if not query.strip():
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
     if k < 1:
@@ -90,6 +88,8 @@ def run_search(
     index = _open(folder)
     try:
         reference = _model_for(folder, model)
+        from sauerkraut_rag.encoders.loading import load_encoder
+
         encoder = load_encoder(reference)
         tokens = encoder.encode_queries([query], show_progress=False)[0]
         hits = index.search([tokens], k, filter=flt)[0] if len(index) else []
@@ -175,9 +175,6 @@ def run_explain(
     out: TextIO,
 ) -> None:
     """Write the similarity map of ``query`` over page ``page`` as a PNG."""
-    from sauerkraut_rag.encoders.loading import load_encoder
-    from sauerkraut_rag.similarity_maps import explain_page
-
     if out_path.suffix.lower() != ".png":
         raise InvalidInputError(f"Expected --out to name a .png file, got {str(out_path)!r}.")
     index = _open(folder)
@@ -193,6 +190,9 @@ def run_explain(
         )
     meta = docs[0].metadata
     image = _page_image(folder, page, meta)
+    from sauerkraut_rag.encoders.loading import load_encoder
+    from sauerkraut_rag.similarity_maps import explain_page
+
     encoder = load_encoder(reference)
     heat, overlay = explain_page(encoder, query, image, reduce=reduce)  # type: ignore[arg-type]
     out_path.parent.mkdir(parents=True, exist_ok=True)
