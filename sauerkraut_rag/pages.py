@@ -16,15 +16,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image, features
 from tqdm.auto import tqdm
 
+from sauerkraut_rag._atomic import write_atomically
 from sauerkraut_rag._images import (
     DEFAULT_MAX_PIXELS,
     check_max_pixels,
@@ -252,15 +251,6 @@ def save_page_image(
     target = target_dir / f"{name}.{format}"
     image = to_rgb(page.image)
     options: dict[str, Any] = {"quality": 90} if format == "webp" else {}
-    handle, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=".tmp-", suffix=f".{format}")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=format.upper(), **options)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    return target
+    return write_atomically(
+        target, lambda stream: image.save(stream, format=format.upper(), **options)
+    )
