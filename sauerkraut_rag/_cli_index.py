@@ -98,6 +98,10 @@ def run_index(
     found = discover(paths)
     for path in found.unsupported:
         _say(err, f"skipped {path}: not a PDF, image, .txt or .md file")
+    if not found.files:
+        raise InvalidInputError(
+            f"Nothing to index: no PDF, image, .txt or .md files among {', '.join(paths)}."
+        )
     settings = IndexSettings.read(folder) if folder.is_dir() else None
     reference = _choose_model(settings, model, found.files, folder)
     encoder = None  # with an existing index the model is loaded only if a file is new
@@ -222,6 +226,7 @@ class _Indexer:
         bar = tqdm(total=len(files), unit="file", desc="Indexing", disable=None, file=self.err)
         try:
             for file in files:
+                bar.set_postfix_str(file.path.name, refresh=False)
                 self._one(file, report)
                 bar.update(1)
         finally:

@@ -330,6 +330,10 @@ def test_missing_paths_and_index_fail_in_one_line(tmp_path: Path) -> None:
     assert_one_line_error(
         cli("index", tmp_path / "missing.pdf", "--index", tmp_path / "idx"), "missing.pdf"
     )
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        cli("index", tmp_path / "empty", "--index", tmp_path / "idx"), "Nothing to index"
+    )
     usage = cli("search")
     assert usage.returncode == 2 and "usage:" in usage.stderr
 
