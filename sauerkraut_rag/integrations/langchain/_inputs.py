@@ -12,9 +12,15 @@ from sauerkraut_rag.types import Metadata
 
 
 def check_query(query: Any) -> None:
-    """Queries are text for every model family."""
+    """Queries are non-blank text for every model family (as in the LlamaIndex adapter
+    and the command line: a blank query would rank documents arbitrarily)."""
     if not isinstance(query, str):
         raise InvalidInputTypeError(f"Expected the query to be a str, got {type(query).__name__}.")
+    if not query.strip():
+        raise InvalidInputError(
+            f"Expected a non-empty query, got {query!r}. Pass the user's question as text "
+            "(skip the search when there is none)."
+        )
 
 
 def check_texts(texts: Iterable[str]) -> list[str]:

@@ -30,6 +30,7 @@ from sauerkraut_rag.integrations._common import (
     resolve_index,
     run_off_loop,
 )
+from sauerkraut_rag.integrations.langchain._inputs import check_query
 from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit, Page
@@ -216,10 +217,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         self, query: str, *, k: int | None = None, filter: MetadataFilter | None = None
     ) -> list[Document]:
         """The ``k`` best pages for ``query`` as Documents, best first."""
-        if not isinstance(query, str):
-            raise InvalidInputTypeError(
-                f"Expected the query to be a str, got {type(query).__name__}."
-            )
+        check_query(query)
         top = check_positive_int(self.k if k is None else k, name="k")
         if len(self.index) == 0:
             return []
