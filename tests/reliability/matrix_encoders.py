@@ -1,0 +1,146 @@
+"""Bad-input matrix, encoders: texts, items, images and checkpoint folders."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sauerkraut_rag import load_encoder
+from sauerkraut_rag.errors import (
+    CheckpointError,
+    ImageLoadError,
+    InvalidInputError,
+    InvalidInputTypeError,
+    ModelNotFoundError,
+    RemoteCodeRequiredError,
+)
+from sauerkraut_rag.pages import load_image
+from tests.image_factory import (
+    animated,
+    cmyk_swatches,
+    gray16,
+    palette_with_transparency,
+    png_header_bomb,
+)
+from tests.reliability.matrix_case import Case, Ctx, behaves, fails
+
+A = "encoders"
+MILLION_CHARS = "hauptstadt " * 100_000
+"""1.1M characters of an in-vocabulary word (see the report: out-of-vocabulary text of this
+length tokenizes ~5x slower with the tiny test vocabulary)."""
+
+
+@fails(A, "empty-list", InvalidInputError, "empty list", "skip the call")
+def _empty_list(ctx: Ctx) -> object:
+    return ctx.get("text_encoder").encode_queries([])
+
+
+@fails(A, "none-in-documents", InvalidInputTypeError, "item 1", "NoneType", "str()")
+def _none_item(ctx: Ctx) -> object:
+    return ctx.get("text_encoder").encode_documents(["ok", None])
+
+
+@fails(A, "non-str-query", InvalidInputTypeError, "item 0", "int", "str()")
+def _int_item(ctx: Ctx) -> object:
+    return ctx.get("text_encoder").encode_queries([42])
+
+
+@fails(A, "bare-string", InvalidInputTypeError, "single str", "wrap it in a list")
+def _bare_string(ctx: Ctx) -> object:
+    return ctx.get("text_encoder").encode_documents("one document")
+
+
+@behaves(A, "empty-and-whitespace-texts")
+def _empty_texts(ctx: Ctx) -> None:
+    """Documented: texts are stripped; an empty document keeps only its special tokens
+    ([CLS], the [D] prefix, [SEP]); an empty query is all expansion tokens."""
+    enc = ctx.get("text_encoder")
+    docs = enc.encode_documents(["", "   ", "\n\t "])
+    queries = enc.encode_queries(["", "  "])
+    assert [d.shape for d in docs] == [(3, enc.dim)] * 3
+    assert all(np.array_equal(d, docs[0]) for d in docs)
+    assert [q.shape for q in queries] == [(enc.settings.query_length, enc.dim)] * 2
+    assert np.array_equal(queries[0], queries[1])
+    for array in docs + queries:
+        np.testing.assert_allclose(np.linalg.norm(array, axis=1), 1.0, rtol=1e-5)
+
+
+@behaves(A, "million-char-text")
+def _million_chars(ctx: Ctx) -> None:
+    """Documented: documents are truncated to ``document_length``, queries to
+    ``query_length``; the result equals that of a short prefix of the same text."""
+    enc = ctx.get("text_encoder")
+    prefix = MILLION_CHARS[:2_000]
+    long_doc, short_doc = enc.encode_documents([MILLION_CHARS, prefix])
+    long_q, short_q = enc.encode_queries([MILLION_CHARS, prefix])
+    assert long_doc.shape[0] <= enc.settings.document_length
+    np.testing.assert_allclose(long_doc, short_doc, atol=1e-6)
+    np.testing.assert_allclose(long_q, short_q, atol=1e-6)
+
+
+@fails(A, "page-garbage-bytes", ImageLoadError, "could not identify", "png")
+def _garbage_image(ctx: Ctx) -> object:
+    return ctx.get("page_encoder").encode_documents([b"definitely not an image"])
+
+
+@fails(A, "page-30000x30000-header", ImageLoadError, "decompression bomb", "max_pixels")
+def _bomb(ctx: Ctx) -> object:
+    return ctx.get("page_encoder").encode_documents([png_header_bomb(30_000, 30_000)])
+
+
+@behaves(A, "page-cmyk-palette-16bit-animated")
+def _odd_modes(ctx: Ctx) -> None:
+    """Documented: every image is converted to RGB first (CMYK via ICC or formula,
+    transparency onto white, 16-bit scaled, animations: first frame)."""
+    enc = ctx.get("page_encoder")
+    images = [
+        cmyk_swatches()[0].resize((32, 32)),
+        palette_with_transparency().resize((32, 32)),
+        gray16([0, 1000, 40000, 65535]).resize((32, 32)),
+        animated([(200, 30, 30), (30, 200, 30)], "GIF", size=32),
+    ]
+    got = enc.encode_documents(images, batch_size=4)
+    want = enc.encode_documents([load_image(img) for img in images], batch_size=4)
+    for a, b in zip(got, want, strict=True):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _checkpoint_case(family: str, variant: str, *words: str) -> Case:
+    def run(ctx: Ctx) -> object:
+        return load_encoder(ctx.get("broken_checkpoints")[f"{family}/{variant}"], device="cpu")
+
+    return Case(A, f"{family}-{variant}", run, CheckpointError, words)
+
+
+@fails(A, "remote-code-not-trusted", RemoteCodeRequiredError, "trust_remote_code=True", "own")
+def _remote_code(ctx: Ctx) -> object:
+    return load_encoder(ctx.get("broken_checkpoints")["colbert/remote_code"], device="cpu")
+
+
+@fails(A, "missing-model-folder", ModelNotFoundError, "no model folder", "hub id")
+def _missing_folder(ctx: Ctx) -> object:
+    return load_encoder(ctx.tmp / "no" / "such" / "model")
+
+
+CASES = [
+    _empty_list,
+    _none_item,
+    _int_item,
+    _bare_string,
+    _empty_texts,
+    _million_chars,
+    _garbage_image,
+    _bomb,
+    _odd_modes,
+    _checkpoint_case(
+        "colbert", "missing_key", "missing keys", "intermediate.dense.weight", "download"
+    ),
+    _checkpoint_case("colbert", "extra_key", "unexpected keys", "gate.weight", "download"),
+    _checkpoint_case("colbert", "missing_weights", "missing model.safetensors", "download"),
+    _checkpoint_case("collfm2", "missing_key", "missing", "q_proj.weight", "checkpoint"),
+    _checkpoint_case("collfm2", "extra_key", "unexpected", "surprise.weight", "checkpoint"),
+    _checkpoint_case("colqwen3", "missing_key", "missing", "norm.weight", "checkpoint"),
+    _checkpoint_case("colqwen3", "extra_key", "unexpected", "extra_norm.weight", "checkpoint"),
+    _remote_code,
+    _missing_folder,
+]
