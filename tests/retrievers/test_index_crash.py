@@ -15,12 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sauerkraut_rag.retrievers.index import VoyagerIndex
 from tests.retrievers import crash_ops
-from tests.retrievers.helpers import assert_matches_brute_force, unit_rows
+from tests.retrievers.crash_check import assert_no_orphans, assert_search_is_exact, holds_exactly
 
 CHILD = Path(__file__).with_name("crash_child.py")
 KILLS_PER_STRATEGY = int(os.environ.get("SAUERKRAUT_CRASH_KILLS", "10"))
@@ -49,36 +48,16 @@ def _run_and_kill(folder: Path, strategy: str, start: int, delay: float) -> int:
     return done[-1] if done else start
 
 
-def _matches(index: VoyagerIndex, steps: int) -> bool:
-    model = crash_ops.model_after(steps)
-    if set(index._snap.id_to_pos) != set(model):
-        return False
-    for doc in index.get(sorted(model), include_vectors=True):
-        vec, meta = model[doc.id]
-        if doc.metadata != meta or not np.array_equal(doc.multivector, vec.astype(np.float16)):
-            return False
-    return True
-
-
 def _verify(folder: Path, completed: int) -> int:
     """Reopen; return the step count whose state the index holds (completed or +1)."""
     with VoyagerIndex.open(folder) as index:
-        matched = [s for s in (completed, completed + 1) if _matches(index, s)]
+        matched = [
+            s for s in (completed, completed + 1) if holds_exactly(index, crash_ops.model_after(s))
+        ]
         assert matched, f"state after kill matches neither {completed} nor {completed + 1} ops"
         steps = matched[-1]
-        docs = {i: v for i, (v, _) in crash_ops.model_after(steps).items()}
-        queries = [unit_rows(np.random.default_rng(steps + q), 3, crash_ops.DIM) for q in range(2)]
-        k = min(5, len(docs))
-        if k:
-            for query, hits in zip(queries, index.search(queries, k), strict=True):
-                assert_matches_brute_force(hits, query, docs, k)
-        index.configure(exact_threshold=10**6)
-        if k:
-            for query, hits in zip(queries, index.search(queries, k), strict=True):
-                assert_matches_brute_force(hits, query, docs, k)
-        index.configure(exact_threshold=0)
-        referenced = {s.file for s in index._snap.segments}
-        assert {p.name for p in (folder / "vectors").iterdir()} == referenced  # orphans swept
+        assert_search_is_exact(index, crash_ops.model_after(steps), seed=steps)
+        assert_no_orphans(folder, index)
     return steps
 
 
