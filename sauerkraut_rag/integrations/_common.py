@@ -6,7 +6,8 @@
 - :func:`resolve_muvera`, :func:`float_rows`: the single-vector (MUVERA) view;
 - :class:`ClosesIndex`: ``close()`` / ``with`` for adapters that may own their index;
 - :func:`check_positive_int`, :func:`check_json_metadata`, :func:`normalise`,
-  :func:`image_base64`.
+  :func:`image_base64`;
+- :func:`page_id`: the stable page id both adapters use, so they can share one index.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import base64
 import contextvars
 import functools
+import hashlib
 import json
 import mimetypes
 import tempfile
@@ -33,7 +35,7 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
-from sauerkraut_rag.types import Metadata
+from sauerkraut_rag.types import Metadata, Page
 
 T = TypeVar("T")
 ScoreT = TypeVar("ScoreT", float, np.ndarray)
@@ -243,3 +245,13 @@ class ClosesIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def page_id(page: Page) -> str:
+    """Stable id of a page: hash of its source label, source SHA-256 and page number.
+
+    Shared by the LangChain and LlamaIndex page retrievers, so both can serve one
+    index, and re-indexing a file replaces its pages instead of duplicating them.
+    """
+    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

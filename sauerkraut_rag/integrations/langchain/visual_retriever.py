@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sauerkraut_rag.integrations._common import (
     check_positive_int,
     image_base64,
     normalise,
+    page_id,
     resolve_encoder,
     resolve_index,
     run_off_loop,
@@ -191,7 +191,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         vectors = self.encoder.encode_documents(
             [page.image for page in pages], batch_size=len(pages), show_progress=False
         )
-        ids = [_page_id(page) for page in pages]
+        ids = [page_id(page) for page in pages]
         metadatas = []
         for page in pages:
             path = save_page_image(page, folder, format=image_format)
@@ -253,11 +253,6 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         filter: MetadataFilter | None = None,
     ) -> list[Document]:
         return await run_off_loop(self.search, query, k=k, filter=filter)
-
-
-def _page_id(page: Page) -> str:
-    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _page_text(page_text: Callable[[Page], str | None] | None, page: Page) -> str | None:

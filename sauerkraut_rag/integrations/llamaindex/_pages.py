@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,6 @@ _TECHNICAL_KEYS = (
     "image_mimetype",
 )
 """Stored keys kept in node metadata but hidden from the LLM and from embed text."""
-
-
-def page_id(page: Page) -> str:
-    """Stable id of a page: hash of its source label, source SHA-256 and page number.
-
-    The same scheme as the LangChain ``VisualPageRetriever``, so both adapters can share
-    one index: re-indexing a file replaces its pages instead of duplicating them.
-    """
-    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def page_metadata(page: Page, image_path: Path) -> dict[str, Any]:

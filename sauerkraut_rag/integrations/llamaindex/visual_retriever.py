@@ -11,11 +11,10 @@ from typing import Any, Literal
 from llama_index.core.schema import ImageNode
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.integrations._common import EncoderLike
+from sauerkraut_rag.integrations._common import EncoderLike, page_id
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
 from sauerkraut_rag.integrations.llamaindex._pages import (
     hit_to_image_node,
-    page_id,
     page_metadata,
 )
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
