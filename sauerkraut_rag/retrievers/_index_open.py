@@ -22,6 +22,7 @@ from sauerkraut_rag.retrievers._index_storage import (
     HNSW_DIR,
     VECTORS_DIR,
     fsync_dir,
+    is_plain_name,
     open_segment,
     sweep_orphans,
 )
@@ -124,7 +125,7 @@ def _load_segments(
     itemsize = np.dtype(config.vector_dtype).itemsize
     rows = conn.execute("SELECT start, stop, file, sha256, nbytes FROM segments ORDER BY start")
     for start, stop, file, sha, nbytes in rows.fetchall():
-        if start != expected_start or stop <= start or "/" in file or "\\" in file:
+        if start != expected_start or stop <= start or not is_plain_name(file):
             raise IndexCorruptedError(
                 f"Segment table of {path} is inconsistent at token {start}. {_RESTORE}"
             )
@@ -231,7 +232,7 @@ def load_state(
         segments = _load_segments(conn, path, config, snap.next_token, verify)
         snap = _load_docs(conn, path, snap.replace(segments=segments), verify)
         generation = _int(meta, "generation", path)
-        hnsw_meta = json.loads(meta["hnsw"]) if "hnsw" in meta else None
+        hnsw_meta = _hnsw_reference(meta, path)
     except sqlite3.DatabaseError as exc:
         raise IndexCorruptedError(
             f"The index database in {path} is unreadable: {exc}. {_RESTORE}"
@@ -248,6 +249,27 @@ def load_state(
     muvera = muvera_for(config)
     snap, dirty = _attach_hnsw(conn, path, config, snap, hnsw_meta, muvera)
     return Loaded(config, muvera, snap, generation, hnsw_meta, dirty)
+
+
+def _hnsw_reference(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
+    """The saved-graph entry of ``meta``, or ``None`` (graph rebuilt) when it is absent or
+    unusable, e.g. names a file outside ``hnsw/`` (the graph is derived data)."""
+    if "hnsw" not in meta:
+        return None
+    entry = json.loads(meta["hnsw"])
+    keys = ("file", "sha256", "epoch", "next_row", "generation")
+    if not isinstance(entry, dict) or not all(k in entry for k in keys):
+        logger.warning("ignoring an incomplete HNSW entry in %s; rebuilding the graph", path)
+        return None
+    if not is_plain_name(entry["file"]):
+        logger.warning(
+            "ignoring the HNSW entry of %s: %r is not a file name inside hnsw/; rebuilding "
+            "the graph",
+            path,
+            entry["file"],
+        )
+        return None
+    return entry
 
 
 def _attach_hnsw(

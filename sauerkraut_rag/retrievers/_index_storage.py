@@ -65,6 +65,16 @@ class _HashingWriter:
         return self._handle.write(view)
 
 
+def is_plain_name(name: object) -> bool:
+    """Whether ``name`` (read from the database) is a bare file name: no folder part,
+    not ``.``/``..``, no NUL. Names that are not could reach outside the index folder."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\\0")
+    )
+
+
 def segment_name(epoch: int, start: int, stop: int) -> str:
     """File name of the segment holding global token ids ``[start, stop)``."""
     return f"seg-e{epoch}-{start:012d}-{stop:012d}.npy"
@@ -149,6 +159,9 @@ def sweep_orphans(folder: Path, keep: set[str]) -> list[str]:
     process holding the writer lock.
     """
     removed: list[str] = []
+    if folder.is_symlink():  # a crafted folder must not make us delete files elsewhere
+        logger.warning("not sweeping %s: it is a symbolic link, not a folder of the index", folder)
+        return removed
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
