@@ -42,23 +42,23 @@ BUILD_CONFIGS: dict[str, dict[str, Any]] = {
     # full scans: float16 store (the index default) and float32 store
     "exact": {"exact_threshold": 10**9},
     "exact-f32": {"exact_threshold": 10**9, "vector_dtype": "float32"},
+    # the defaults: fde, 5,120-float MUVERA vectors, e4m3 graph, ef_construction 64
     "default": {},
-    "fde": {"strategy": "fde", "exact_threshold": 0},
-    "fde-2560": {
-        "strategy": "fde",
-        "exact_threshold": 0,
-        "fde": {"num_repetitions": 20, "num_simhash_projections": 4, "projection_dim": 8},
-    },
-    "tokens": {"strategy": "tokens", "hnsw_m": 16, "ef_construction": 200, "exact_threshold": 0},
-    "tokens-e4m3": {"strategy": "tokens", "storage": "e4m3", "exact_threshold": 0},
+    "fde-f32": {"storage": "float32"},
+    "fde-f32-efc200": {"storage": "float32", "ef_construction": 200},
+    "fde-2560": {"fde": {"num_repetitions": 20, "num_simhash_projections": 4, "projection_dim": 8}},
+    # PyLate's design: every token vector in HNSW (PyLate's M/ef_construction here: 16/200)
+    "tokens": {"strategy": "tokens", "hnsw_m": 16, "ef_construction": 200},
+    "tokens-e4m3": {"strategy": "tokens", "storage": "e4m3"},
 }
 SEARCH_SETTINGS: dict[str, list[dict[str, Any]]] = {
     "exact": [{}],
     "exact-f32": [{}],
-    "default": [{}],
-    "fde": [{"candidates": c} for c in (32, 64, 128, 256)],
-    "fde-2560": [{"candidates": c} for c in (64, 128, 256)],
-    "tokens": [{"token_k": t, "candidates": c} for t, c in ((16, 64), (32, 128), (64, 256))],
+    "default": [{"candidates": c} for c in (128, 32, 64, 256)],
+    "fde-f32": [{"candidates": c} for c in (128, 64)],
+    "fde-f32-efc200": [{"candidates": c} for c in (128, 64)],
+    "fde-2560": [{"candidates": c} for c in (128, 64, 256)],
+    "tokens": [{"token_k": t, "candidates": c} for t, c in ((32, 128), (16, 64), (64, 256))],
     "tokens-e4m3": [{"token_k": 32, "candidates": 128}],
 }
 
@@ -300,7 +300,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--add-more", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--configs", default="exact,exact-f32,default,fde,fde-2560,tokens")
+    parser.add_argument("--configs", default="exact,exact-f32,default,fde-f32,fde-2560,tokens")
     parser.add_argument("--pylate-python", default=None)
     parser.add_argument(
         "--sweep", default=None, help="comma-separated corpus sizes: exact vs approximate only"

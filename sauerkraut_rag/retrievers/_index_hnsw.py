@@ -37,15 +37,40 @@ _INSERT_TOKENS = 8192
 _INSERT_DOCS_FDE = 256
 
 
-_SPACE = voyager.Space.Cosine
-"""Both strategies compare by cosine: tokens are unit length, and for FDEs cosine measured
-better recall than inner product (HNSW also navigates a normalised space better)."""
+_FLOAT8_SPREAD = 5.0
+"""Float8 stores fixed-point values in [-1, 1]: scaled FDE entries are clipped at 5 sigma."""
+
+
+def _space(config: IndexConfig) -> voyager.Space:
+    """Cosine, except for FDEs in 8-bit storage (normalised + scaled, then Euclidean).
+
+    Tokens are unit length, and for FDEs cosine ranks better than inner product
+    (measured). Unit-length FDEs have entries around ``1/sqrt(dim)``, below the 8-bit
+    formats' resolution, so :func:`fde_for_hnsw` scales them up; on vectors of equal
+    length Euclidean distance gives the same order as cosine.
+    """
+    if config.strategy == "fde" and config.storage != "float32":
+        return voyager.Space.Euclidean
+    return voyager.Space.Cosine
+
+
+def fde_for_hnsw(config: IndexConfig, vectors: np.ndarray) -> np.ndarray:
+    """FDE vectors ``(n, hnsw_dim)`` as inserted into / queried against the graph."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if config.storage == "float32":
+        return np.ascontiguousarray(vectors)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    scaled = unit * np.float32(np.sqrt(vectors.shape[1]))  # entries ~ N(0, 1)
+    if config.storage == "float8":
+        scaled = np.clip(scaled / _FLOAT8_SPREAD, -1.0, 1.0)
+    return np.ascontiguousarray(scaled, dtype=np.float32)
 
 
 def new_hnsw(config: IndexConfig) -> voyager.Index:
     """An empty graph with the configured space, dimension, M and storage type."""
     return voyager.Index(
-        _SPACE,
+        _space(config),
         num_dimensions=config.hnsw_dim,
         M=config.hnsw_m,
         ef_construction=config.ef_construction,
@@ -62,7 +87,8 @@ def _batches(
         for lo in range(0, len(positions), _INSERT_DOCS_FDE):
             part = positions[lo : lo + _INSERT_DOCS_FDE]
             docs = [np.asarray(snap.doc_tokens(int(p)), dtype=np.float32) for p in part]
-            yield muvera.encode_documents(docs), snap.labels_of(part, "fde")
+            fde = fde_for_hnsw(config, muvera.encode_documents(docs))
+            yield fde, snap.labels_of(part, "fde")
         return
     lo = 0
     while lo < len(positions):
@@ -160,7 +186,7 @@ def load(path: Path, sha256: str, config: IndexConfig) -> voyager.Index | None:
     except Exception as exc:  # voyager raises RuntimeError/ValueError on bad files
         logger.warning("HNSW file %s cannot be loaded (%s); rebuilding it", path, exc)
         return None
-    expected = (config.hnsw_dim, _SPACE, _STORAGE[config.storage])
+    expected = (config.hnsw_dim, _space(config), _STORAGE[config.storage])
     if (hnsw.num_dimensions, hnsw.space, hnsw.storage_data_type) != expected:
         logger.warning("HNSW file %s does not match the index settings; rebuilding it", path)
         return None

@@ -13,6 +13,7 @@ import numpy as np
 import voyager
 
 from sauerkraut_rag.retrievers._index_config import IndexConfig
+from sauerkraut_rag.retrievers._index_hnsw import fde_for_hnsw
 from sauerkraut_rag.retrievers._index_locks import RWLock
 from sauerkraut_rag.retrievers._index_state import Snapshot
 from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores
@@ -131,7 +132,7 @@ def _fde_candidates(
     want = min(max(config.candidates, k), int(mask.sum()))
     available = _live_labels(snap, "fde")
     kk = _request_size(want, int(mask.sum()), snap.n_live, available)
-    vectors = muvera.encode_queries(queries)
+    vectors = fde_for_hnsw(config, muvera.encode_queries(queries))
     while True:
         found = _query_hnsw(snap.hnsw, vectors, kk, config.ef_search, lock)
         if found is None:
