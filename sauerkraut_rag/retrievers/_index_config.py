@@ -158,3 +158,26 @@ class IndexConfig:
     def replace(self, **changes: Any) -> IndexConfig:
         """A copy with ``changes`` applied and validated."""
         return dataclasses.replace(self, **changes)
+
+
+def check_option_names(options: dict[str, Any]) -> None:
+    """Reject unknown creation options (typos) with the list of valid names."""
+    known = {f.name for f in dataclasses.fields(IndexConfig)} - {"dim"}
+    unknown = set(options) - known
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown index option(s) {sorted(unknown)}; expected some of {sorted(known)} "
+            "(see IndexConfig)."
+        )
+
+
+def fixed_option_clash(config: IndexConfig, options: dict[str, Any]) -> str | None:
+    """A message if ``options`` contradict settings that cannot change after creation."""
+    stored = config.to_dict()
+    clash = {k: v for k, v in options.items() if k not in TUNABLE_FIELDS and stored.get(k) != v}
+    if not clash:
+        return None
+    return (
+        f"got {clash}, stored { ({k: stored.get(k) for k in clash}) }. Only "
+        f"{list(TUNABLE_FIELDS)} can change after creation (index.configure(...))."
+    )

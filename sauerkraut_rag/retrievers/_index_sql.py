@@ -181,6 +181,14 @@ class ReaderPool:
             else:
                 self._idle.put(conn)
 
+    def payloads(self, rows: Sequence[int]) -> dict[int, str | None] | None:
+        """``row -> payload``; ``None`` if a row vanished (a concurrent ``compact``)."""
+        if not len(rows):
+            return {}
+        with self.connection() as conn:
+            found = fetch_payloads(conn, rows)
+        return found if len(found) == len({int(r) for r in rows}) else None
+
     def close(self) -> None:
         """Close every connection (borrowed ones are closed when returned)."""
         self._closed = True

@@ -27,7 +27,6 @@ open for writing; others may open it ``read_only=True`` (they see the state at o
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -46,7 +45,12 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers import _index_sql as sql
 from sauerkraut_rag.retrievers import _index_validation as check
-from sauerkraut_rag.retrievers._index_config import TUNABLE_FIELDS, IndexConfig
+from sauerkraut_rag.retrievers._index_config import (
+    TUNABLE_FIELDS,
+    IndexConfig,
+    check_option_names,
+    fixed_option_clash,
+)
 from sauerkraut_rag.retrievers._index_locks import FolderLock, RWLock
 from sauerkraut_rag.retrievers._index_open import (
     create_folder,
@@ -74,6 +78,10 @@ class VoyagerIndex:
     ``exact_threshold``, ``hnsw_m``, ``ef_construction``, ``ef_search``, ``storage``
     (``"float32"``, ``"float8"``, ``"e4m3"``), ``vector_dtype`` and ``pool_factor``.
     Use it as a context manager or call :meth:`close` to persist the HNSW graph.
+
+    >>> with VoyagerIndex("my-index", dim=128) as index:  # doctest: +SKIP
+    ...     index.add(["a", "b"], [doc_a, doc_b], [{"lang": "de"}, {"lang": "en"}])
+    ...     hits = index.search([query], k=5, filter={"lang": "de"})[0]
     """
 
     def __init__(
@@ -87,12 +95,7 @@ class VoyagerIndex:
     ) -> None:
         self._path = Path(path)
         self._closed = True
-        known = {f.name for f in dataclasses.fields(IndexConfig)} - {"dim"}
-        if set(options) - known:
-            raise InvalidInputError(
-                f"Unknown index option(s) {sorted(set(options) - known)}; expected some of "
-                f"{sorted(known)} (see IndexConfig)."
-            )
+        check_option_names(options)
         if not is_index(self._path):
             if dim is None or read_only:
                 raise IndexFormatError(
@@ -177,15 +180,11 @@ class VoyagerIndex:
                 f"The index at {self._path} has dim {self._config.dim}, got dim={dim}. "
                 "Use a new folder for a different model."
             )
-        fixed = {k: v for k, v in options.items() if k not in TUNABLE_FIELDS}
-        stored = self._config.to_dict()
-        clash = {k: v for k, v in fixed.items() if k not in stored or stored[k] != v}
+        clash = fixed_option_clash(self._config, options)
         if clash:
             self.close()
             raise InvalidInputError(
-                f"The index at {self._path} was created with other settings: got "
-                f"{clash}, stored { ({k: stored.get(k) for k in clash}) }. Only "
-                f"{list(TUNABLE_FIELDS)} can change after creation (index.configure(...))."
+                f"The index at {self._path} was created with other settings: {clash}"
             )
         tunable = {k: v for k, v in options.items() if k in TUNABLE_FIELDS}
         if tunable:
@@ -375,7 +374,7 @@ class VoyagerIndex:
         for _ in range(3):
             snap = self._snap
             positions = [snap.id_to_pos[i] for i in id_list if i in snap.id_to_pos]
-            payloads = self._payloads(snap, positions)
+            payloads = self._readers.payloads(snap.rows[positions])
             if payloads is None:
                 continue  # a concurrent compact removed a row: retry on the new snapshot
             return [
@@ -414,7 +413,7 @@ class VoyagerIndex:
             ranked = search_snapshot(
                 snap, self._config, arrays, k, mask, self._muvera, self._hnsw_lock
             )
-            payloads = self._payloads(snap, [p for hits in ranked for p, _ in hits])
+            payloads = self._readers.payloads(snap.rows[[p for hits in ranked for p, _ in hits]])
             if payloads is None:
                 continue
             return [
@@ -430,14 +429,6 @@ class VoyagerIndex:
                 for hits in ranked
             ]
         raise IndexStoreError("The index changed during search(); retry.")
-
-    def _payloads(self, snap: Snapshot, positions: Sequence[int]) -> dict[int, str | None] | None:
-        rows = [int(snap.rows[p]) for p in positions]
-        if not rows:
-            return {}
-        with self._readers.connection() as conn:
-            found = sql.fetch_payloads(conn, rows)
-        return found if len(found) == len(set(rows)) else None
 
     # ------------------------------------------------------------------ guards
 
