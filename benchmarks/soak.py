@@ -1,0 +1,75 @@
+"""Soak run: 10 minutes of mixed add / search / delete on a 20k-document index.
+
+Prints the resident memory and open file descriptors right after warm-up and at the
+end, the growth between them, and the operation counts. The loop itself lives in
+``tests/reliability/soak_loop.py`` (shared with the slow test ``test_soak.py``).
+
+    /work/venv/bin/python benchmarks/soak.py [--seconds 600] [--docs 20000] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=600.0, help="loop length (600)")
+    parser.add_argument("--docs", type=int, default=20_000, help="live documents (20000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report here")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from tests.reliability.soak_loop import (
+        BATCH,
+        QUERIES_PER_ITERATION,
+        WARMUP_CYCLES,
+        run_soak,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        report = run_soak(Path(tmp) / "index", seconds=args.seconds, docs=args.docs, seed=args.seed)
+    if args.json is not None:
+        args.json.write_text(report.to_json(), encoding="utf-8")
+    mib = 1 << 20
+    rate = report.iterations / report.seconds
+    print(f"documents: {report.docs} live (build {report.build_seconds:.1f} s)")
+    print(
+        f"loop: {report.seconds:.0f} s, {report.iterations} iterations ({rate:.1f}/s), each "
+        f"+{BATCH} docs, {QUERIES_PER_ITERATION} searches, -{BATCH} docs"
+    )
+    print(
+        f"totals: {report.added} added, {report.deleted} deleted, {report.searches} searches, "
+        f"{report.compactions} compactions, {report.reopens} close+reopen"
+    )
+    if report.compactions < WARMUP_CYCLES + 2:
+        print(f"only {report.compactions} compaction cycles: too short for growth figures")
+    else:
+        warm, end = report.after_warmup, report.at_end
+        print(
+            f"RSS peak in cycle {warm.start} (first after {WARMUP_CYCLES} warm-up cycles): "
+            f"{report.rss_after_warmup / mib:.1f} MiB; in cycles {end.start}-{end.stop - 1} "
+            f"(last): {report.rss_at_end / mib:.1f} MiB; growth {100 * report.rss_growth:+.1f}% "
+            "(limit +10%)"
+        )
+        print(
+            f"open fds besides segment maps: peak {report.fds_after_warmup} after warm-up, "
+            f"{report.fds_at_end} at end"
+        )
+    print("per compaction cycle: peak RSS MiB / peak fds / peak fds besides segments / samples")
+    for cycle in range(report.compactions + 1):
+        samples = [s for s in report.samples if s.cycle == cycle]
+        if samples:
+            rss = max(s.rss for s in samples) / mib
+            fds = max(s.fds for s in samples)
+            other = max(s.other_fds for s in samples)
+            print(f"  cycle {cycle:2d}: {rss:7.1f} {fds:4d} {other:4d} {len(samples):4d}")
+
+
+if __name__ == "__main__":
+    main()
