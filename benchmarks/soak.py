@@ -27,6 +27,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     from tests.reliability.soak_loop import (
         BATCH,
+        MIN_CYCLES,
         QUERIES_PER_ITERATION,
         WARMUP_CYCLES,
         run_soak,
@@ -47,13 +48,14 @@ def main() -> None:
         f"totals: {report.added} added, {report.deleted} deleted, {report.searches} searches, "
         f"{report.compactions} compactions, {report.reopens} close+reopen"
     )
-    if report.compactions < WARMUP_CYCLES + 2:
+    if report.compactions < MIN_CYCLES:
         print(f"only {report.compactions} compaction cycles: too short for growth figures")
     else:
         warm, end = report.after_warmup, report.at_end
         print(
-            f"RSS peak in cycle {warm.start} (first after {WARMUP_CYCLES} warm-up cycles): "
-            f"{report.rss_after_warmup / mib:.1f} MiB; in cycles {end.start}-{end.stop - 1} "
+            f"RSS peak in cycles {warm.start}-{warm.stop - 1} (after {WARMUP_CYCLES} warm-up "
+            f"cycles): {report.rss_after_warmup / mib:.1f} MiB; in cycles "
+            f"{end.start}-{end.stop - 1} "
             f"(last): {report.rss_at_end / mib:.1f} MiB; growth {100 * report.rss_growth:+.1f}% "
             "(limit +10%)"
         )

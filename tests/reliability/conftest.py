@@ -10,7 +10,7 @@ import pytest
 
 from sauerkraut_rag import MultiVectorEncoder, load_encoder
 from sauerkraut_rag.retrievers.index import VoyagerIndex
-from tests.reliability.support import IndexHolder
+from tests.reliability.support import IndexHolder, one_torch_thread
 
 TEXTS = [
     "Berlin ist die Hauptstadt von Deutschland.",
@@ -25,15 +25,10 @@ TEXTS = [
 """The documents of the small index every matrix case starts from."""
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _single_torch_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; more threads thrash a busy 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """Run this package's tiny models on one torch thread (restored afterwards)."""
+    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="session")

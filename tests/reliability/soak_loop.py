@@ -5,11 +5,13 @@ keeps the live corpus at its starting size (every add is followed by a delete of
 oldest documents), compacts when tombstones reach 10 % of the live documents (as a
 long-running service would), and closes and reopens the index now and then.
 
-Resident memory (``VmRSS``) and open file descriptors are sampled every two seconds.
-Memory in such a loop is periodic: it grows while tombstones pile up and falls at each
-compaction, so the figures are per compaction cycle. Warm-up is the first
-``WARMUP_CYCLES`` cycles; growth compares the peak of the last cycles with the peak of
-the first cycle after warm-up. Linux only (reads ``/proc/self``).
+Resident memory (``VmRSS``) and open file descriptors are sampled after every
+iteration. Memory in such a loop is periodic: it grows while tombstones pile up, falls
+at each compaction and reopen, and single cycles differ by +-10 % (allocator reuse), so
+the figures are envelopes over several compaction cycles: warm-up is the first
+``WARMUP_CYCLES`` cycles, and growth compares the peak over the last ``WINDOW_CYCLES``
+cycles with the peak over the ``WINDOW_CYCLES`` cycles right after warm-up. Linux only
+(reads ``/proc/self``).
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ COMPACT_TOMBSTONE_SHARE = 0.1
 """Compact once tombstones reach this share of the live documents."""
 REOPEN_EVERY = 150
 """Iterations between close + reopen of the index."""
-SAMPLE_SECONDS = 2.0
 WARMUP_CYCLES = 2
 """Compaction cycles treated as warm-up (caches, allocator pools and the graph fill)."""
+WINDOW_CYCLES = 3
+"""Compaction cycles per measurement window (after warm-up, and at the end)."""
+MIN_CYCLES = WARMUP_CYCLES + 2 * WINDOW_CYCLES - 1
+"""Compactions needed for two windows that do not overlap (the last cycle is partial)."""
 
 
 def rss_bytes() -> int:
@@ -120,13 +125,14 @@ class SoakReport:
 
     @property
     def after_warmup(self) -> range:
-        """The first compaction cycle after warm-up."""
-        return range(WARMUP_CYCLES, WARMUP_CYCLES + 1)
+        """The ``WINDOW_CYCLES`` compaction cycles right after warm-up."""
+        return range(WARMUP_CYCLES, WARMUP_CYCLES + WINDOW_CYCLES)
 
     @property
     def at_end(self) -> range:
-        """The last two cycles (the final one usually cut short by the time limit)."""
-        return range(max(WARMUP_CYCLES + 1, self.compactions - 1), self.compactions + 1)
+        """The last ``WINDOW_CYCLES`` cycles (the final one cut short by the time limit)."""
+        first = max(self.after_warmup.stop, self.compactions + 1 - WINDOW_CYCLES)
+        return range(first, self.compactions + 1)
 
     @property
     def rss_after_warmup(self) -> int:
@@ -180,11 +186,8 @@ def run_soak(folder: Path, *, seconds: float, docs: int = 20_000, seed: int = 0)
     index = VoyagerIndex.open(folder)
     try:
         t0 = time.perf_counter()
-        last_sample = -SAMPLE_SECONDS
         while (now := time.perf_counter() - t0) < seconds:
-            if now - last_sample >= SAMPLE_SECONDS:
-                report.samples.append(_sample(now, report, index))
-                last_sample = now
+            report.samples.append(_sample(now, report, index))
             next_id = _iteration(index, rng, live, next_id, report)
             if report.iterations % REOPEN_EVERY == 0:
                 index.close()
