@@ -39,7 +39,7 @@ from sauerkraut_rag.types import MultiVector
 logger = logging.getLogger(__name__)
 
 _NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's default, as PyLate uses it
-DEFAULT_MAX_BATCH_TOKENS = 4096
+DEFAULT_MAX_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: long documents run in small batches (see benchmarks)."""
 
 
