@@ -42,9 +42,10 @@ BUILD_CONFIGS: dict[str, dict[str, Any]] = {
     # full scans: float16 store (the index default) and float32 store
     "exact": {"exact_threshold": 10**9},
     "exact-f32": {"exact_threshold": 10**9, "vector_dtype": "float32"},
-    # the defaults: fde, 5,120-float MUVERA vectors, e4m3 graph, ef_construction 64
+    # the defaults: fde, 5,120-float MUVERA vectors, float8 graph, ef_construction 64
     "default": {},
     "fde-f32": {"storage": "float32"},
+    "fde-e4m3": {"storage": "e4m3"},
     "fde-f32-efc200": {"storage": "float32", "ef_construction": 200},
     "fde-2560": {"fde": {"num_repetitions": 20, "num_simhash_projections": 4, "projection_dim": 8}},
     # PyLate's design: every token vector in HNSW (PyLate's M/ef_construction here: 16/200)
@@ -56,6 +57,7 @@ SEARCH_SETTINGS: dict[str, list[dict[str, Any]]] = {
     "exact-f32": [{}],
     "default": [{"candidates": c} for c in (128, 32, 64, 256)],
     "fde-f32": [{"candidates": c} for c in (128, 64)],
+    "fde-e4m3": [{"candidates": 128}],
     "fde-f32-efc200": [{"candidates": c} for c in (128, 64)],
     "fde-2560": [{"candidates": c} for c in (128, 64, 256)],
     "tokens": [{"token_k": t, "candidates": c} for t, c in ((32, 128), (16, 64), (64, 256))],
