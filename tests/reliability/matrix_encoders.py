@@ -25,8 +25,9 @@ from tests.reliability.matrix_case import Case, Ctx, behaves, fails
 
 A = "encoders"
 MILLION_CHARS = "hauptstadt " * 100_000
-"""1.1M characters of an in-vocabulary word (see the report: out-of-vocabulary text of this
-length tokenizes ~5x slower with the tiny test vocabulary)."""
+"""1.1M characters of an in-vocabulary word. The tokenizer reads the whole text before
+truncating, so this costs about a second; out-of-vocabulary text of the same length is
+split into many more pieces by the tiny test vocabulary and takes several times longer."""
 
 
 @fails(A, "empty-list", InvalidInputError, "empty list", "skip the call")

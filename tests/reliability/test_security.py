@@ -8,6 +8,7 @@ import hashlib
 import json
 import pickle
 import re
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -259,7 +260,7 @@ def test_pickles_placed_in_an_index_are_never_loaded(tmp_path: Path) -> None:
 def test_remote_code_checkpoint_is_refused_without_running_it(
     broken_checkpoints: dict[str, Path], tmp_path: Path
 ) -> None:
-    folder = broken_checkpoints["colbert/remote_code"]
+    folder = shutil.copytree(broken_checkpoints["colbert/remote_code"], tmp_path / "model")
     marker = tmp_path / "pwned"
     code = f"open({str(marker)!r}, 'w').close()\n"
     for name in ("modeling_compressed.py", "configuration_compressed.py"):
