@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from examples.offline_model import pylate_settings
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 QUERY_PREFIX = "[Q] "
 DOCUMENT_PREFIX = "[D] "
@@ -216,22 +218,16 @@ def _random_bert_weights(config: dict[str, Any], seed: int) -> dict[str, torch.T
 
 
 def _settings(query_length: int, document_length: int) -> dict[str, Any]:
-    return {
+    settings: dict[str, Any] = {
         "__version__": {
             "sentence_transformers": "4.0.2",
             "transformers": "4.48.3",
             "pytorch": "2.6.0+cu124",
         },
-        "prompts": {},
-        "default_prompt_name": None,
-        "similarity_fn_name": "MaxSim",
-        "query_prefix": QUERY_PREFIX,
-        "document_prefix": DOCUMENT_PREFIX,
-        "query_length": query_length,
-        "document_length": document_length,
-        "attend_to_expansion_tokens": False,
-        "skiplist_words": list(string.punctuation),
+        **pylate_settings(query_length, document_length),
     }
+    del settings["do_query_expansion"]  # the published 15m file has no such key
+    return settings
 
 
 def _rename(weights: dict[str, torch.Tensor], fn: Callable[[str], str]) -> dict[str, torch.Tensor]:
