@@ -126,6 +126,11 @@ def main() -> None:
     for name, values in rounds.items():
         med = statistics.median(values)
         print(f"| {name} | {med:.2f} | {min(values):.2f} | {med / base:.2f} |")
+    print_indexing_table(indexing)
+
+
+def print_indexing_table(indexing: dict[str, float]) -> None:
+    """Print indexing times as a markdown table, relative to the bare core's add."""
     print()
     print("| indexing | s | x core add |")
     print("|---|---|---|")

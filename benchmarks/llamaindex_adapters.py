@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from llama_index.core import VectorStoreIndex  # noqa: E402
 from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
 
-from benchmarks.langchain_adapters import make_corpus  # noqa: E402
+from benchmarks.langchain_adapters import make_corpus, print_indexing_table  # noqa: E402
 from sauerkraut_rag import load_encoder  # noqa: E402
 from sauerkraut_rag.integrations.llamaindex import (  # noqa: E402
     MaxSimRerank,
@@ -144,11 +144,7 @@ def main() -> None:
         print(
             f"| {name} | {med:.2f} | {min(values):.2f} | {med / base:.2f} | {overlap[name]:.3f} |"
         )
-    print()
-    print("| indexing | s | x core add |")
-    print("|---|---|---|")
-    for name, seconds in indexing.items():
-        print(f"| {name} | {seconds:.2f} | {seconds / indexing['core add']:.2f} |")
+    print_indexing_table(indexing)
 
 
 if __name__ == "__main__":
