@@ -256,9 +256,14 @@ def _hnsw_reference(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
     unusable, e.g. names a file outside ``hnsw/`` (the graph is derived data)."""
     if "hnsw" not in meta:
         return None
-    entry = json.loads(meta["hnsw"])
-    keys = ("file", "sha256", "epoch", "next_row", "generation")
-    if not isinstance(entry, dict) or not all(k in entry for k in keys):
+    try:
+        entry = json.loads(meta["hnsw"])
+    except ValueError:
+        entry = None
+    types = {"file": str, "sha256": str, "epoch": int, "next_row": int, "generation": int}
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(k), t) for k, t in types.items()
+    ):
         logger.warning("ignoring an incomplete HNSW entry in %s; rebuilding the graph", path)
         return None
     if not is_plain_name(entry["file"]):

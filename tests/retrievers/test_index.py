@@ -507,3 +507,13 @@ def test_damaged_document_row_is_detected(tmp_path):
     conn.close()
     with pytest.raises(IndexCorruptedError, match="checksum"):
         VoyagerIndex.open(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("entry", ["{not json", '{"file": 3}', '["list"]'])
+def test_damaged_hnsw_entry_rebuilds_the_graph(tmp_path, queries, entry):
+    with make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100) as index:
+        docs = fill(index, 20)
+    _set_meta(tmp_path / "idx", "hnsw", entry)
+    with VoyagerIndex.open(tmp_path / "idx") as index:
+        for query, hits in zip(queries, index.search(queries, 5), strict=True):
+            assert_matches_brute_force(hits, query, docs, 5)
