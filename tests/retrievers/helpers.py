@@ -79,6 +79,14 @@ def assert_matches_brute_force(
         assert abs(hit.score - own) < 1e-3, (hit.id, hit.score, own)
 
 
+def check_search(
+    index: Any, queries: list[np.ndarray], docs: dict[str, np.ndarray], k: int
+) -> None:
+    """``index.search(queries, k)`` equals the brute-force top-k for every query."""
+    for query, hits in zip(queries, index.search(queries, k), strict=True):
+        assert_matches_brute_force(hits, query, docs, k)
+
+
 class FakeEncoder:
     """A deterministic stand-in for a text encoder: one unit vector per lower-cased word.
 

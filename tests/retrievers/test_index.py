@@ -25,6 +25,7 @@ from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
 from tests.retrievers.helpers import (
     assert_matches_brute_force,
     brute_topk,
+    check_search,
     clustered_docs,
     random_docs,
     unit_rows,
@@ -180,8 +181,7 @@ def test_delete_upsert_and_search_agree_with_brute_force(tmp_path, queries, stra
         docs["d3"], docs["new"] = replacement
         assert len(index) == 40 - 2 + 1
         assert index.get(["d3"])[0].metadata == {"v": 2}
-        for query, hits in zip(queries, index.search(queries, 6), strict=True):
-            assert_matches_brute_force(hits, query, docs, 6)
+        check_search(index, queries, docs, 6)
 
 
 def test_delete_strict_mode_deletes_nothing_on_unknown_id(tmp_path, queries):
@@ -203,8 +203,7 @@ def test_many_small_adds_merge_segments(tmp_path, queries):
         assert len(index._snap.segments) <= 6  # binary-counter merging keeps it logarithmic
         files = list((tmp_path / "idx" / "vectors").iterdir())
         assert len(files) == len(index._snap.segments)
-        for query, hits in zip(queries, index.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(index, queries, docs, 5)
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -303,8 +302,7 @@ def test_hnsw_is_caught_up_after_unsaved_writes(tmp_path, queries):
     del docs["d0"], docs["d1"]
     with VoyagerIndex.open(folder) as reopened:
         assert reopened._snap.hnsw_complete
-        for query, hits in zip(queries, reopened.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(reopened, queries, docs, 5)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -322,8 +320,7 @@ def test_compact_drops_tombstones(tmp_path, queries, strategy):
         assert stats["tombstones"] == 0 and stats["segments"] == 1 and stats["documents"] == 25
         assert sum(f.stat().st_size for f in vectors.iterdir()) < 0.6 * size_before
         assert state(index, queries) == before
-        for query, hits in zip(queries, index.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(index, queries, docs, 5)
         index.add(["after"], random_docs(1, DIM, seed=3))
     with VoyagerIndex.open(folder) as index:
         assert len(index) == 26
@@ -337,8 +334,7 @@ def test_low_precision_hnsw_storage(tmp_path, queries, storage, strategy):
         tmp_path, strategy=strategy, storage=storage, exact_threshold=0, candidates=100
     ) as index:
         docs = fill(index, 60)
-        for query, hits in zip(queries, index.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(index, queries, docs, 5)
     with VoyagerIndex.open(tmp_path / "idx") as index:
         assert index.config.storage == storage
         assert len(index.search(queries, 5)[0]) == 5
@@ -356,8 +352,7 @@ def test_pool_factor_stores_pooled_tokens(tmp_path, queries):
             np.testing.assert_array_equal(stored, expected)
             assert len(stored) < len(doc)
         pooled = {str(i): pool_tokens(d, 2, protected_tokens=1) for i, d in enumerate(docs)}
-        for query, hits in zip(queries, index.search(queries, 3), strict=True):
-            assert_matches_brute_force(hits, query, pooled, 3)
+        check_search(index, queries, pooled, 3)
 
 
 def test_float32_vector_storage(tmp_path, queries):
@@ -483,8 +478,7 @@ def test_damaged_hnsw_file_is_rebuilt(tmp_path, queries, damage):
     else:
         graph.unlink()
     with VoyagerIndex.open(tmp_path / "idx") as index:
-        for query, hits in zip(queries, index.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(index, queries, docs, 5)
     with VoyagerIndex.open(tmp_path / "idx") as index:  # the rebuilt graph was saved
         assert not index._writer.hnsw_dirty
 
@@ -515,5 +509,4 @@ def test_damaged_hnsw_entry_rebuilds_the_graph(tmp_path, queries, entry):
         docs = fill(index, 20)
     _set_meta(tmp_path / "idx", "hnsw", entry)
     with VoyagerIndex.open(tmp_path / "idx") as index:
-        for query, hits in zip(queries, index.search(queries, 5), strict=True):
-            assert_matches_brute_force(hits, query, docs, 5)
+        check_search(index, queries, docs, 5)
