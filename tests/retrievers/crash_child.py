@@ -21,7 +21,12 @@ def main() -> None:
     from sauerkraut_rag.retrievers.index import VoyagerIndex
 
     index = VoyagerIndex(
-        folder, dim=crash_ops.DIM, strategy=strategy, exact_threshold=0, candidates=10_000
+        folder,
+        dim=crash_ops.DIM,
+        strategy=strategy,
+        exact_threshold=0,
+        candidates=10_000,
+        token_k=10_000,  # every token a candidate: the HNSW path must then be exact
     )
     print("ready", flush=True)
     step = start

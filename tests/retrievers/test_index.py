@@ -24,6 +24,7 @@ from sauerkraut_rag.retrievers.index import VoyagerIndex
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
 from tests.retrievers.helpers import (
     assert_matches_brute_force,
+    brute_maxsim,
     brute_topk,
     check_search,
     clustered_docs,
@@ -71,10 +72,9 @@ def queries() -> list[np.ndarray]:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("exact_threshold", [0, 10_000])
 def test_search_matches_brute_force(tmp_path, queries, strategy, exact_threshold):
-    # candidates >= corpus size: the approximate path must then equal the exact one
-    with make(
-        tmp_path, strategy=strategy, exact_threshold=exact_threshold, candidates=200
-    ) as index:
+    # every document (and every token) a candidate: the approximate path must then be exact
+    options = {"exact_threshold": exact_threshold, "candidates": 200, "token_k": 10_000}
+    with make(tmp_path, strategy=strategy, **options) as index:
         docs = fill(index, 120)
         results = index.search(queries, 7)
         assert len(results) == len(queries)
@@ -135,7 +135,12 @@ def test_filter_returns_k_matching_documents(tmp_path, queries, strategy, exact_
                 for query, hits in zip(queries, results, strict=True):
                     assert len(hits) == expected
                     assert all(h.metadata["group"] == "rare" for h in hits)
-                    assert_matches_brute_force(hits, query, rare, expected)
+                    if exact_threshold or expected == len(rare):  # exact scan, or all matches
+                        assert_matches_brute_force(hits, query, rare, expected)
+                    else:  # approximate: candidates are re-scored exactly
+                        for hit in hits:
+                            own = brute_maxsim(query, rare[hit.id].astype(np.float16))
+                            assert abs(hit.score - own) < 1e-3
 
 
 def test_filter_on_unknown_key_or_value_matches_nothing(tmp_path, queries):
@@ -171,7 +176,9 @@ def test_returned_metadata_is_a_copy(tmp_path, queries):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_delete_upsert_and_search_agree_with_brute_force(tmp_path, queries, strategy):
-    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+    with make(
+        tmp_path, strategy=strategy, exact_threshold=0, candidates=100, token_k=10_000
+    ) as index:
         docs = fill(index, 40)
         assert index.delete(["d1", "d2", "unknown", "d1"]) == 2
         assert index.delete(["d1"]) == 0
@@ -274,7 +281,9 @@ def test_ids_are_data_never_paths(tmp_path, queries):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_persistence_round_trip(tmp_path, queries, strategy):
-    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+    with make(
+        tmp_path, strategy=strategy, exact_threshold=0, candidates=100, token_k=10_000
+    ) as index:
         fill(index, 30)
         index.delete(["d5"])
         index.upsert(["d6"], random_docs(1, DIM, seed=11), [{"new": True}])
@@ -289,7 +298,7 @@ def test_persistence_round_trip(tmp_path, queries, strategy):
 
 def test_hnsw_is_caught_up_after_unsaved_writes(tmp_path, queries):
     folder = tmp_path / "idx"
-    index = make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100)
+    index = make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100, token_k=10_000)
     docs = fill(index, 20)
     index.save()
     more = random_docs(5, DIM, seed=12)
@@ -308,7 +317,9 @@ def test_hnsw_is_caught_up_after_unsaved_writes(tmp_path, queries):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_compact_drops_tombstones(tmp_path, queries, strategy):
     folder = tmp_path / "idx"
-    with make(tmp_path, strategy=strategy, exact_threshold=0, candidates=100) as index:
+    with make(
+        tmp_path, strategy=strategy, exact_threshold=0, candidates=100, token_k=10_000
+    ) as index:
         docs = fill(index, 50)
         index.delete([f"d{i}" for i in range(0, 50, 2)])
         docs = {i: d for i, d in docs.items() if int(i[1:]) % 2}
@@ -331,7 +342,12 @@ def test_compact_drops_tombstones(tmp_path, queries, strategy):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_low_precision_hnsw_storage(tmp_path, queries, storage, strategy):
     with make(
-        tmp_path, strategy=strategy, storage=storage, exact_threshold=0, candidates=100
+        tmp_path,
+        strategy=strategy,
+        storage=storage,
+        exact_threshold=0,
+        candidates=100,
+        token_k=10_000,
     ) as index:
         docs = fill(index, 60)
         check_search(index, queries, docs, 5)
@@ -468,7 +484,9 @@ def test_damaged_vector_segment_is_detected(tmp_path, damage):
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
 def test_damaged_hnsw_file_is_rebuilt(tmp_path, queries, damage):
-    with make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100) as index:
+    with make(
+        tmp_path, strategy="tokens", exact_threshold=0, candidates=100, token_k=10_000
+    ) as index:
         docs = fill(index, 30)
     graph = next((tmp_path / "idx" / "hnsw").iterdir())
     if damage == "truncate":
@@ -505,7 +523,9 @@ def test_damaged_document_row_is_detected(tmp_path):
 
 @pytest.mark.parametrize("entry", ["{not json", '{"file": 3}', '["list"]'])
 def test_damaged_hnsw_entry_rebuilds_the_graph(tmp_path, queries, entry):
-    with make(tmp_path, strategy="tokens", exact_threshold=0, candidates=100) as index:
+    with make(
+        tmp_path, strategy="tokens", exact_threshold=0, candidates=100, token_k=10_000
+    ) as index:
         docs = fill(index, 20)
     _set_meta(tmp_path / "idx", "hnsw", entry)
     with VoyagerIndex.open(tmp_path / "idx") as index:
