@@ -70,3 +70,7 @@ class IndexCorruptedError(IndexStoreError):
 
 class IndexFormatError(IndexStoreError):
     """An index folder was written by an incompatible (e.g. newer) format version."""
+
+
+class EncoderMismatchError(IndexStoreError):
+    """The encoder differs from the one whose vectors the index holds (model, dim, processing)."""

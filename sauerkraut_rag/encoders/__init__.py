@@ -1,16 +1,49 @@
-"""Encoders: one interface over the three SauerkrautLM model families."""
+"""Encoders: one interface over the three SauerkrautLM model families.
+
+Names are imported on first use, so ``sauerkraut_rag.encoders.fingerprint`` (pure data)
+can be imported by the index layers without importing torch.
+"""
 
 from __future__ import annotations
 
-from sauerkraut_rag.encoders.base import MultiVectorEncoder
-from sauerkraut_rag.encoders.loading import load_encoder
-from sauerkraut_rag.encoders.registry import KNOWN_MODELS, ModelInfo, detect_family, list_models
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sauerkraut_rag.encoders.base import MultiVectorEncoder
+    from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
+    from sauerkraut_rag.encoders.loading import load_encoder
+    from sauerkraut_rag.encoders.registry import (
+        KNOWN_MODELS,
+        ModelInfo,
+        detect_family,
+        list_models,
+    )
+
+_LAZY = {
+    "EncoderFingerprint": "sauerkraut_rag.encoders.fingerprint",
+    "KNOWN_MODELS": "sauerkraut_rag.encoders.registry",
+    "ModelInfo": "sauerkraut_rag.encoders.registry",
+    "MultiVectorEncoder": "sauerkraut_rag.encoders.base",
+    "detect_family": "sauerkraut_rag.encoders.registry",
+    "list_models": "sauerkraut_rag.encoders.registry",
+    "load_encoder": "sauerkraut_rag.encoders.loading",
+}
 
 __all__ = [
     "KNOWN_MODELS",
+    "EncoderFingerprint",
     "ModelInfo",
     "MultiVectorEncoder",
     "detect_family",
     "list_models",
     "load_encoder",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sauerkraut_rag.encoders' has no attribute {name!r}")

@@ -56,6 +56,7 @@ class ColBERTEncoder(MultiVectorEncoder):
     """
 
     modality = "text"
+    family = "colbert"
 
     def __init__(
         self,
@@ -176,7 +177,7 @@ class ColBERTEncoder(MultiVectorEncoder):
                 "come from different checkpoints: download the complete model again."
             )
         tokenizer = load_tokenizer(layout.transformer, trust_remote_code=trust_remote_code)
-        return cls(
+        encoder = cls(
             name=name if name is not None else str(folder),
             backbone=backbone,
             projection=projection,
@@ -187,6 +188,8 @@ class ColBERTEncoder(MultiVectorEncoder):
             user_set=frozenset(k for k, v in overrides.items() if v is not None),
             max_batch_tokens=max_batch_tokens,
         )
+        encoder.checkpoint_folder = Path(folder)
+        return encoder
 
     def _prefix_id(
         self, prefix: str, key: str, n_rows: int, user_set: frozenset[str]

@@ -91,6 +91,8 @@ class ColLFM2Encoder(PageEncoderBase):
     array per input; pages keep every attended position (text and image tokens).
     """
 
+    family = "collfm2"
+
     def __init__(
         self,
         *,
@@ -160,7 +162,7 @@ class ColLFM2Encoder(PageEncoderBase):
         load_state_dict_strict(holder, head, source=checkpoint.weights_source)
         processor = _load_processor(checkpoint.processor_folder, backbone.config.image_token_id)
         logger.info("Loaded ColLFM2 from %s (%s)", folder, checkpoint.weights_source)
-        return cls(
+        encoder = cls(
             backbone=backbone.to(torch_device).eval().requires_grad_(False),
             projection=projection.to(torch_device, torch_dtype).eval().requires_grad_(False),
             processor=processor,
@@ -170,6 +172,8 @@ class ColLFM2Encoder(PageEncoderBase):
             image_kwargs=image_kwargs,
             max_image_pixels=max_pixels,
         )
+        encoder.checkpoint_folder = Path(folder)
+        return encoder
 
     def _prepare_queries(self, texts: list[str]) -> BatchFeature:
         """Raw text through the tokenizer, left-padded; ``input_ids``/``attention_mask``."""

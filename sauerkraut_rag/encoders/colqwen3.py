@@ -41,6 +41,7 @@ class ColQwen3Encoder(PageEncoderBase):
     """
 
     modality = "image"
+    family = "colqwen3"
 
     def __init__(
         self,
@@ -144,7 +145,7 @@ class ColQwen3Encoder(PageEncoderBase):
             torch_dtype,
             torch_device,
         )
-        return cls(
+        encoder = cls(
             model=model,
             projection=projection,
             tokenizer=tokenizer,
@@ -155,6 +156,8 @@ class ColQwen3Encoder(PageEncoderBase):
             dtype=torch_dtype,
             mask_non_image_embeddings=mask_non_image_embeddings,
         )
+        encoder.checkpoint_folder = Path(folder)
+        return encoder
 
     def _prepare_queries(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """``(batch, seq)`` left-padded query tokens with ``mm_token_type_ids``."""
