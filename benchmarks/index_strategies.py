@@ -185,7 +185,7 @@ def _search_row(setting: dict[str, Any], search: Any, queries: list[np.ndarray])
 
 
 def run_ours(name: str, data: Path, n_docs: int, n_more: int, workdir: Path) -> dict[str, Any]:
-    from sauerkraut_rag.retrievers.index import VoyagerIndex
+    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
     docs = load_ragged(data / "docs")
     queries = load_ragged(data / "queries")
@@ -253,7 +253,7 @@ def threshold_sweep(sizes: list[int], n_queries: int) -> None:
     The two paths alternate query by query, so machine load hits both alike; the
     crossover is where ``exact_threshold`` belongs.
     """
-    from sauerkraut_rag.retrievers.index import VoyagerIndex
+    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
     docs, queries = make_corpus(max(sizes), n_queries)
     print(f"{'docs':>6} {'exact p50 ms':>12} {'approx p50 ms':>13} {'approx/exact':>12}")

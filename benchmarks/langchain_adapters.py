@@ -46,7 +46,7 @@ from sauerkraut_rag.integrations.langchain import (  # noqa: E402
     SauerkrautEmbeddings,
     SauerkrautVectorStore,
 )
-from sauerkraut_rag.retrievers.index import VoyagerIndex  # noqa: E402
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex  # noqa: E402
 from tests.factories.minilm_colbert import build_minilm_colbert, load_quality_corpus  # noqa: E402
 
 

@@ -53,7 +53,7 @@ from sauerkraut_rag.integrations.llamaindex import (  # noqa: E402
     SauerkrautEmbedding,
     SauerkrautRetriever,
 )
-from sauerkraut_rag.retrievers.index import VoyagerIndex  # noqa: E402
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex  # noqa: E402
 from tests.factories.minilm_colbert import build_minilm_colbert  # noqa: E402
 
 

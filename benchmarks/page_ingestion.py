@@ -10,7 +10,7 @@ Each method runs in a fresh child process over the same generated PDF (see
 "peak-import" subtracts the resident memory right after the imports (importing
 ``sauerkraut_rag`` loads torch):
 
-* ``iter_pages``: ``sauerkraut_rag.pages.iter_pages`` (hashing, metadata, per-page close).
+* ``iter_pages``: ``sauerkraut_rag.documents.pages.iter_pages`` (hashing, metadata, per-page close).
 * ``pdfium-loop``: the least work possible with pypdfium2: render, ``to_pil``, drop.
 * ``pdfium-list``: the same pages collected into a list first, which is what
   ``pdf2image.convert_from_path`` and peers that return "all pages" do.
@@ -37,7 +37,7 @@ METHODS = ("iter_pages", "pdfium-loop", "pdfium-list")
 def run_method(method: str, pdf: Path, dpi: int) -> int:
     """Ingest ``pdf`` once with ``method``; return the number of pages."""
     if method == "iter_pages":
-        from sauerkraut_rag.pages import iter_pages
+        from sauerkraut_rag.documents.pages import iter_pages
 
         return sum(1 for _ in iter_pages(pdf, dpi=dpi, show_progress=False))
     import pypdfium2
@@ -63,7 +63,7 @@ def _rss_mb() -> float:
 
 def child(method: str, pdf: Path, dpi: int, repeats: int) -> None:
     if method == "iter_pages":
-        import sauerkraut_rag.pages  # noqa: F401  (imports the package, including torch)
+        import sauerkraut_rag.documents.pages  # noqa: F401  (imports the package, including torch)
     else:
         import pypdfium2  # noqa: F401
     imported_mb = _rss_mb()

@@ -139,7 +139,7 @@ def explain_page(
     ``encoder`` is a page encoder (ColLFM2 or ColQwen3); ``page`` a PIL image, an image
     path or image bytes.  The map has the page image's size.
     """
-    from sauerkraut_rag.pages import load_image
+    from sauerkraut_rag.documents.pages import load_image
 
     if not callable(getattr(encoder, "encode_pages_with_geometry", None)):
         raise InvalidInputTypeError(

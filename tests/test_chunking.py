@@ -1,4 +1,4 @@
-"""Paragraph chunking of text files (``sauerkraut_rag._chunking``), with a word counter."""
+"""Paragraph chunking of text files (``sauerkraut_rag.documents.chunking``), with a word counter."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from sauerkraut_rag._chunking import chunk_text, split_paragraphs
+from sauerkraut_rag.documents.chunking import chunk_text, split_paragraphs
 from sauerkraut_rag.errors import InvalidInputError
 
 

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from sauerkraut_rag import load_encoder
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.factories.colbert import build_tiny_colbert
 from tests.factories.collfm2 import build_tiny_collfm2
 from tests.pdf_factory import corrupt_pdf_bytes, make_pdf

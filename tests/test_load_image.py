@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sauerkraut_rag.documents.pages import DEFAULT_MAX_PIXELS, load_image
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.pages import DEFAULT_MAX_PIXELS, load_image
 from tests.image_factory import (
     animated,
     cmyk_swatches,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from sauerkraut_rag.documents.pages import iter_pages
 from sauerkraut_rag.errors import (
     DependencyMissingError,
     ImageLoadError,
@@ -22,7 +23,6 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
     PdfError,
 )
-from sauerkraut_rag.pages import iter_pages
 from tests.image_factory import animated, encode, png_header_bomb
 from tests.pdf_factory import (
     corrupt_pdf_bytes,

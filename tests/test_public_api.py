@@ -67,7 +67,8 @@ def test_every_extra_named_in_messages_exists() -> None:
 
 def test_pages_and_index_do_not_import_torch() -> None:
     code = (
-        "import sys, sauerkraut_rag, sauerkraut_rag.pages, sauerkraut_rag.retrievers.index;"
+        "import sys, sauerkraut_rag, sauerkraut_rag.documents.pages,"
+        " sauerkraut_rag.retrievers.voyager.index;"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

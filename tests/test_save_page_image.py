@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.types import Page
 from tests.pdf_factory import make_pdf
 

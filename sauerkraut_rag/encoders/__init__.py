@@ -1,8 +1,7 @@
-"""Encoders: one interface over the three SauerkrautLM model families.
-
-Names are imported on first use, so ``sauerkraut_rag.encoders.fingerprint`` (pure data)
-can be imported by the index layers without importing torch.
-"""
+"""encoders: one interface (``MultiVectorEncoder``) over the three SauerkrautLM model
+families, checkpoint loading and the model registry. May import documents (to load page
+images), never retrievers, integrations or the CLI. Names are imported on first use, so
+``encoders.fingerprint`` (pure data) can be imported without torch."""
 
 from __future__ import annotations
 

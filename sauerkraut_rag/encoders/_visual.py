@@ -81,7 +81,7 @@ def load_page(item: Any, *, max_pixels: int | None = None) -> Image.Image:
 
     Raises :class:`~sauerkraut_rag.errors.ImageLoadError` for unreadable input.
     """
-    from sauerkraut_rag.pages import load_image
+    from sauerkraut_rag.documents.pages import load_image
 
     image = load_image(item) if max_pixels is None else load_image(item, max_pixels=max_pixels)
     return image if image.mode == "RGB" else image.convert("RGB")
@@ -131,7 +131,7 @@ class PageEncoderBase(MultiVectorEncoder):
     modality: Modality = "image"
     projection: torch.nn.Module
     max_image_pixels: int | None = None
-    """Passed to :func:`sauerkraut_rag.pages.load_image` as ``max_pixels`` when set."""
+    """Passed to :func:`sauerkraut_rag.documents.pages.load_image` as ``max_pixels`` when set."""
 
     @abstractmethod
     def _prepare_queries(self, texts: list[str]) -> BatchFeature | dict[str, Any]:

@@ -1,1 +1,3 @@
-"""Framework adapters: ``langchain`` and ``llamaindex`` subpackages (optional extras)."""
+"""integrations: LangChain (``langchain/``) and LlamaIndex (``llamaindex/``) adapters over
+the core (optional extras). They may import documents, encoders and retrievers, never the
+CLI; the two frameworks' adapters never import each other."""

@@ -192,7 +192,7 @@ def resolve_index(
         tmpdir = tempfile.TemporaryDirectory(prefix="sauerkraut-rag-")
         index = Path(tmpdir.name) / "index"
     if isinstance(index, (str, Path)):
-        from sauerkraut_rag.retrievers.index import VoyagerIndex
+        from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
         opened = VoyagerIndex(index, dim, read_only=read_only, **options)
         return IndexHandle(opened, owned=True, tmpdir=tmpdir)

@@ -1,1 +1,4 @@
-"""Exact MaxSim scoring, MUVERA encodings, token pooling and the Voyager multi-vector index."""
+"""retrievers: scoring and storage of multi-vectors. The exact MaxSim scorer, MUVERA
+encodings, token pooling, the ``MultiVectorIndex`` protocol, ``MultiVectorRetriever``, and
+one subpackage per backend (``voyager/``). Imports documents and encoders' types only,
+never integrations or the CLI."""

@@ -1,7 +1,7 @@
 """The small multi-vector index protocol that retrievers and framework adapters depend on.
 
 Anything that implements :class:`MultiVectorIndex` (the local
-:class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`, later a Qdrant multivector
+:class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`, later a Qdrant multivector
 backend) can be plugged into :class:`~sauerkraut_rag.retrievers.retriever.MultiVectorRetriever`
 and the LangChain / LlamaIndex adapters without touching them.
 """

@@ -16,7 +16,7 @@ from sauerkraut_rag.errors import (
     InvalidInputError,
     InvalidInputTypeError,
 )
-from sauerkraut_rag.retrievers._index_validation import check_ids, check_k, check_query_vectors
+from sauerkraut_rag.retrievers._validation import check_ids, check_k, check_query_vectors
 from sauerkraut_rag.retrievers.maxsim import maxsim, topk_from_scores
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
@@ -32,7 +32,7 @@ class MultiVectorRetriever:
     ``encoder`` is a :class:`~sauerkraut_rag.encoders.base.MultiVectorEncoder` (any object
     with ``encode_queries``, ``encode_documents``, ``dim``, ``name`` and ``modality``);
     ``index`` is any :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`, such
-    as :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`.
+    as :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`.
 
     >>> retriever = MultiVectorRetriever(encoder, VoyagerIndex("my-index", dim=encoder.dim))
     ... # doctest: +SKIP

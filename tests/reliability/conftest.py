@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sauerkraut_rag import MultiVectorEncoder, load_encoder
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.reliability.support import IndexHolder, one_torch_thread
 
 TEXTS = [

@@ -54,7 +54,7 @@ class LineKiller:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     sys.path.insert(0, str(ROOT))
-    from sauerkraut_rag.retrievers.index import VoyagerIndex
+    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
     from tests.retrievers.crash_ops import DIM, vectors
 
     options = {"strategy": spec["strategy"], "exact_threshold": 0, "candidates": 10_000}

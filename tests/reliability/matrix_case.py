@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.reliability.support import IndexHolder
 
 AREAS = ("encoders", "pages", "index", "adapters", "cli")

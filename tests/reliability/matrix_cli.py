@@ -6,9 +6,9 @@ import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from sauerkraut_rag._cli_settings import IndexSettings
 from sauerkraut_rag.cli import main
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.cli.settings import IndexSettings
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.reliability.matrix_case import Case, Ctx, behaves
 from tests.reliability.matrix_index import _newer_version
 from tests.reliability.support import damaged, first_segment, truncate_half

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sauerkraut_rag import load_encoder
+from sauerkraut_rag.documents.pages import load_image
 from sauerkraut_rag.errors import (
     CheckpointError,
     ImageLoadError,
@@ -13,7 +14,6 @@ from sauerkraut_rag.errors import (
     ModelNotFoundError,
     RemoteCodeRequiredError,
 )
-from sauerkraut_rag.pages import load_image
 from tests.image_factory import (
     animated,
     cmyk_swatches,

@@ -16,7 +16,7 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
     UnknownIdError,
 )
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.reliability.matrix_case import Ctx, behaves, fails
 from tests.reliability.support import damaged, first_segment, flip_byte, truncate_half
 from tests.retrievers.helpers import assert_matches_brute_force, unit_rows

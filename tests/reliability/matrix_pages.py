@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sauerkraut_rag.documents.pages import iter_pages
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError, PdfError
-from sauerkraut_rag.pages import iter_pages
 from tests.image_factory import (
     animated,
     cmyk_swatches,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
 DIM = 128
 FDE = {"num_repetitions": 4, "num_simhash_projections": 3, "projection_dim": 8}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
 Snapshot = dict[str, tuple[str, str | None, bytes]]
 """id -> (metadata as sorted JSON, payload, stored vector bytes)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.reliability import (
     matrix_adapters,
     matrix_cli,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from sauerkraut_rag import MultiVectorEncoder
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.factories.colbert import tiny_vocab
 from tests.reliability.conftest import TEXTS
 

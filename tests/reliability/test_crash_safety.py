@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers import crash_ops
 from tests.retrievers.crash_check import (
     Model,

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from sauerkraut_rag import load_encoder
+from sauerkraut_rag.documents.pages import save_page_image
 from sauerkraut_rag.errors import CheckpointError, IndexCorruptedError, RemoteCodeRequiredError
-from sauerkraut_rag.pages import save_page_image
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from sauerkraut_rag.types import Page
 from tests.reliability.security_scan import scan_source, scan_tree
 from tests.reliability.support import files_outside

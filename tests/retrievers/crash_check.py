@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers.helpers import assert_matches_brute_force, unit_rows
 
 Model = Mapping[str, tuple[np.ndarray, dict[str, Any]]]

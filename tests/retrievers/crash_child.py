@@ -18,7 +18,7 @@ def main() -> None:
     sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
     import crash_ops
 
-    from sauerkraut_rag.retrievers.index import VoyagerIndex
+    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
     index = VoyagerIndex(
         folder,

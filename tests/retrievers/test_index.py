@@ -20,8 +20,8 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
     UnknownIdError,
 )
-from sauerkraut_rag.retrievers.index import VoyagerIndex
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers.helpers import (
     assert_matches_brute_force,
     brute_maxsim,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers import crash_ops
 from tests.retrievers.crash_check import assert_no_orphans, assert_search_is_exact, holds_exactly
 

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers.helpers import random_docs, unit_rows
 
 DIM = 16

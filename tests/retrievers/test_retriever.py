@@ -11,8 +11,8 @@ from sauerkraut_rag.errors import (
     InvalidInputError,
     InvalidInputTypeError,
 )
-from sauerkraut_rag.retrievers.index import VoyagerIndex
 from sauerkraut_rag.retrievers.retriever import MultiVectorRetriever
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.retrievers.helpers import FakeEncoder, brute_maxsim
 
 TEXTS = [

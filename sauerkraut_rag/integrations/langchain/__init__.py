@@ -1,4 +1,6 @@
 """LangChain adapters: a MaxSim vector store, a page retriever, a reranker and embeddings.
+Imports the core (documents, encoders, retrievers) and integrations/_common, never the
+``llamaindex`` adapters or the CLI.
 
 Install with ``pip install "sauerkraut-rag[langchain]"``.  Scores are MaxSim divided by
 the number of query tokens (the mean best-match cosine, in ``[-1, 1]``), so

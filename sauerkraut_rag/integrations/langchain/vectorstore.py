@@ -42,7 +42,7 @@ class SauerkrautVectorStore(ClosesIndex, VectorStore):
     """Text documents in a multi-vector index, searched by exact MaxSim.
 
     Each document is encoded into token vectors by a text model and stored with its
-    text and metadata in a :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex` (or any
+    text and metadata in a :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex` (or any
     :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`).  Scores returned by
     :meth:`similarity_search_with_score` are normalised: MaxSim divided by the number of
     query tokens, i.e. the mean best-match cosine in ``[-1, 1]`` (higher is better).

@@ -16,6 +16,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
@@ -31,7 +32,6 @@ from sauerkraut_rag.integrations._common import (
     run_off_loop,
 )
 from sauerkraut_rag.integrations.langchain._inputs import check_query
-from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit, Page
 
@@ -133,7 +133,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
 
         ``index_path=None`` uses a temporary folder deleted with the retriever.  Pages
         stream through the model ``batch_size`` at a time; page images are written to
-        ``index_path / "pages"``.  ``page_options`` go to :func:`sauerkraut_rag.pages.
+        ``index_path / "pages"``.  ``page_options`` go to :func:`sauerkraut_rag.documents.pages.
         iter_pages` (``max_pixels``, ``recursive``, ``password``, ``on_error``).
         """
         retriever = cls(

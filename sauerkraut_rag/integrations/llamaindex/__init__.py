@@ -1,4 +1,6 @@
 """LlamaIndex adapters: embeddings, text and page retrievers, and a MaxSim reranker.
+Imports the core (documents, encoders, retrievers) and integrations/_common, never the
+``langchain`` adapters or the CLI.
 
 Install with ``pip install "sauerkraut-rag[llamaindex]"``.  Every score these classes
 report is MaxSim divided by the number of query tokens (the mean best-match cosine,

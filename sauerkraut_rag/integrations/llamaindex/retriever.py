@@ -31,7 +31,7 @@ class SauerkrautRetriever(IndexRetrieverBase):
     Nodes keep their ``id_``, text and metadata (plus ``ref_doc_id`` and the excluded
     metadata keys); retrieval returns them as ``TextNode``s in ``NodeWithScore`` with
     score = MaxSim / number of query tokens.  ``index`` is a folder for a persistent
-    :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex` (opened, or created with
+    :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex` (opened, or created with
     ``index_options``), any :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`
     object, or ``None`` for a temporary index deleted by :meth:`close`.  ``filters``
     (LlamaIndex ``MetadataFilters``, a dict of required values, or a predicate on

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from llama_index.core.schema import ImageNode
 
+from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import EncoderLike, page_id
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
@@ -18,7 +19,6 @@ from sauerkraut_rag.integrations.llamaindex._pages import (
     page_metadata,
 )
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
-from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.types import Hit, Page
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
     ) -> list[str]:
         """Render/load every page of ``sources`` and index it; returns the page ids.
 
-        ``options`` go to :func:`sauerkraut_rag.pages.iter_pages` (``max_pixels``,
+        ``options`` go to :func:`sauerkraut_rag.documents.pages.iter_pages` (``max_pixels``,
         ``recursive``, ``password``, ``on_error``).  Pages stream through in batches, so
         a long PDF never sits in memory at once.
         """
@@ -114,7 +114,7 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
             for i, page in enumerate(batch):
                 if not isinstance(page, Page):
                     raise InvalidInputTypeError(
-                        f"Expected Page objects (from sauerkraut_rag.pages.iter_pages), got "
+                        f"Expected Page objects (from sauerkraut_rag.documents.iter_pages), got "
                         f"{type(page).__name__} at batch position {i}. Use add_sources()."
                     )
             paths = [

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from sauerkraut_rag import MultiVectorEncoder
+from sauerkraut_rag.documents.pages import iter_pages
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations.langchain import VisualPageRetriever
-from sauerkraut_rag.pages import iter_pages
 from sauerkraut_rag.retrievers.maxsim import maxsim
 from sauerkraut_rag.types import Page
 

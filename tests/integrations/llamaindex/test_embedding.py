@@ -13,13 +13,13 @@ from llama_index.core.indices.multi_modal import MultiModalVectorStoreIndex
 from llama_index.core.schema import ImageNode, TextNode
 
 from sauerkraut_rag import MultiVectorEncoder
+from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     InvalidInputError,
     InvalidInputTypeError,
 )
 from sauerkraut_rag.integrations.llamaindex import SauerkrautEmbedding
-from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
 from tests.integrations.llamaindex.conftest import DPI, TEXTS
 

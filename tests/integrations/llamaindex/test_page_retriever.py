@@ -14,7 +14,7 @@ from PIL import Image
 from sauerkraut_rag import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations.llamaindex import SauerkrautPageRetriever
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.integrations.llamaindex.conftest import DPI
 
 QUERY = "hydraulic press safety"
@@ -46,7 +46,7 @@ def test_image_nodes_carry_path_mimetype_source_and_page(
 def test_stored_image_is_the_rendered_page(
     retriever: SauerkrautPageRetriever, pdf_path: Path
 ) -> None:
-    from sauerkraut_rag.pages import iter_pages
+    from sauerkraut_rag.documents.pages import iter_pages
 
     rendered = {page.page_number: page.image for page in iter_pages(pdf_path, dpi=DPI)}
     for scored in retriever.retrieve(QUERY):

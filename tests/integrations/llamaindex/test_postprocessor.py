@@ -15,9 +15,9 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
 
 from sauerkraut_rag import MultiVectorEncoder
+from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations.llamaindex import MaxSimRerank
-from sauerkraut_rag.pages import iter_pages, save_page_image
 from sauerkraut_rag.retrievers.maxsim import maxsim
 from tests.integrations.llamaindex.conftest import DPI, TEXTS
 

@@ -22,9 +22,9 @@ from llama_index.core.instrumentation.events.retrieval import (
 )
 from llama_index.core.schema import ImageNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
 
+from sauerkraut_rag.documents.pages import iter_pages
 from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.integrations.llamaindex import SauerkrautPageRetriever, SauerkrautRetriever
-from sauerkraut_rag.pages import iter_pages
 from sauerkraut_rag.retrievers.maxsim import maxsim
 from tests.integrations.llamaindex.conftest import DPI
 

@@ -21,7 +21,7 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
 )
 from sauerkraut_rag.integrations.llamaindex import SauerkrautRetriever
-from sauerkraut_rag.retrievers.index import VoyagerIndex
+from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.integrations.llamaindex.conftest import TEXTS
 
 QUERY = "fermented cabbage"

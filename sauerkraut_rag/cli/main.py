@@ -42,7 +42,7 @@ _CORE_HINT = (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sauerkraut-rag`` (sub-commands index, search, explain, info)."""
     from sauerkraut_rag import __version__
-    from sauerkraut_rag._cli_index import DEFAULT_PAGE_MODEL, DEFAULT_TEXT_MODEL
+    from sauerkraut_rag.cli.index import DEFAULT_PAGE_MODEL, DEFAULT_TEXT_MODEL
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> None:
     out = sys.stdout
     if args.command == "index":
-        from sauerkraut_rag._cli_index import run_index
+        from sauerkraut_rag.cli.index import run_index
 
         report = run_index(
             args.paths,
@@ -159,7 +159,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             f"{report.replaced} changed file(s) replaced, {report.failed} failed.\n"
         )
     elif args.command == "search":
-        from sauerkraut_rag._cli_query import run_search
+        from sauerkraut_rag.cli.search import run_search
 
         run_search(
             args.dir,
@@ -171,7 +171,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             out=out,
         )
     elif args.command == "explain":
-        from sauerkraut_rag._cli_query import run_explain
+        from sauerkraut_rag.cli.explain import run_explain
 
         run_explain(
             args.dir,
@@ -183,7 +183,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             out=out,
         )
     else:
-        from sauerkraut_rag._cli_query import run_info
+        from sauerkraut_rag.cli.info import run_info
 
         run_info(args.dir, as_json=args.json, out=out)
 
@@ -201,7 +201,3 @@ def _configure_logging(verbose: bool) -> None:
 def _error(message: str) -> None:
     """One line on stderr: ``sauerkraut-rag: error: ...``."""
     sys.stderr.write(f"sauerkraut-rag: error: {' '.join(message.split())}\n")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

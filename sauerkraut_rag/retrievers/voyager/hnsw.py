@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import voyager
 
-from sauerkraut_rag.retrievers._index_config import IndexConfig
-from sauerkraut_rag.retrievers._index_locks import RWLock
-from sauerkraut_rag.retrievers._index_state import Snapshot
-from sauerkraut_rag.retrievers._index_storage import file_sha256, fsync_dir
+from sauerkraut_rag.retrievers.voyager.config import IndexConfig
+from sauerkraut_rag.retrievers.voyager.locks import RWLock
+from sauerkraut_rag.retrievers.voyager.state import Snapshot
+from sauerkraut_rag.retrievers.voyager.storage import file_sha256, fsync_dir
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Finding the files ``sauerkraut-rag index`` was pointed at, and reading text files.
 
 Folders are walked recursively in sorted order; hidden files and folders are skipped.
-Pages are PDFs and images (the suffixes :func:`sauerkraut_rag.pages.iter_pages` reads);
+Pages are PDFs and images (the suffixes :func:`sauerkraut_rag.documents.pages.iter_pages` reads);
 text files end in ``.txt``, ``.md`` or ``.markdown``.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sauerkraut_rag._sources import IMAGE_SUFFIXES, PDF_SUFFIXES, Source, sha256_of
+from sauerkraut_rag.documents.sources import IMAGE_SUFFIXES, PDF_SUFFIXES, Source, sha256_of
 from sauerkraut_rag.errors import InvalidInputError
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})

@@ -138,7 +138,7 @@ def open_image(item: ImageInput, max_pixels: int) -> Iterator[Image.Image]:
         if _starts_like_pdf(source):
             raise ImageLoadError(
                 f"{label} is a PDF, not an image. Render its pages with "
-                "sauerkraut_rag.pages.iter_pages() and pass the page images."
+                "sauerkraut_rag.documents.pages.iter_pages() and pass the page images."
             ) from exc
         raise ImageLoadError(
             f"Could not identify {label} as an image. Expected a PNG, JPEG, WebP, TIFF, BMP or "

@@ -12,7 +12,7 @@ from typing import IO, Any, Literal, TypeAlias
 
 from PIL import Image
 
-from sauerkraut_rag._images import describe, path_kind
+from sauerkraut_rag.documents.images import describe, path_kind
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError
 
 logger = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import voyager
 
-from sauerkraut_rag.retrievers._index_config import IndexConfig
-from sauerkraut_rag.retrievers._index_hnsw import fde_for_hnsw
-from sauerkraut_rag.retrievers._index_locks import RWLock
-from sauerkraut_rag.retrievers._index_state import Snapshot
 from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores
+from sauerkraut_rag.retrievers.voyager.config import IndexConfig
+from sauerkraut_rag.retrievers.voyager.hnsw import fde_for_hnsw
+from sauerkraut_rag.retrievers.voyager.locks import RWLock
+from sauerkraut_rag.retrievers.voyager.state import Snapshot
 
 Ranked = list[tuple[int, float]]
 

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from sauerkraut_rag.errors import InvalidInputError
-from sauerkraut_rag.retrievers import _index_hnsw as hnsw_ops
-from sauerkraut_rag.retrievers import _index_sql as sql
-from sauerkraut_rag.retrievers._index_config import IndexConfig
-from sauerkraut_rag.retrievers._index_locks import RWLock
-from sauerkraut_rag.retrievers._index_state import Segment, Snapshot, with_appended
-from sauerkraut_rag.retrievers._index_storage import (
+from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
+from sauerkraut_rag.retrievers.voyager import sql
+from sauerkraut_rag.retrievers.voyager.config import IndexConfig
+from sauerkraut_rag.retrievers.voyager.locks import RWLock
+from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot, with_appended
+from sauerkraut_rag.retrievers.voyager.storage import (
     HNSW_DIR,
     VECTORS_DIR,
     fsync_dir,

@@ -1,4 +1,4 @@
-"""Persisted configuration of a :class:`~sauerkraut_rag.retrievers.index.VoyagerIndex`."""
+"""Persisted configuration of a :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`."""
 
 from __future__ import annotations
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from sauerkraut_rag.errors import IndexCorruptedError, IndexFormatError, IndexStoreError
-from sauerkraut_rag.retrievers import _index_hnsw as hnsw_ops
-from sauerkraut_rag.retrievers import _index_sql as sql
-from sauerkraut_rag.retrievers._index_config import IndexConfig
-from sauerkraut_rag.retrievers._index_state import Segment, Snapshot, empty_snapshot
-from sauerkraut_rag.retrievers._index_storage import (
+from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
+from sauerkraut_rag.retrievers.voyager import sql
+from sauerkraut_rag.retrievers.voyager.config import IndexConfig
+from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot, empty_snapshot
+from sauerkraut_rag.retrievers.voyager.storage import (
     HNSW_DIR,
     VECTORS_DIR,
     fsync_dir,

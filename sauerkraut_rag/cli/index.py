@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm.auto import tqdm
 
-from sauerkraut_rag._chunking import chunk_text
-from sauerkraut_rag._cli_files import InputFile, discover, file_sha256, read_text_file
-from sauerkraut_rag._cli_manifest import IndexedFile, SourceManifest
-from sauerkraut_rag._cli_settings import PAGES_FOLDER, IndexSettings
-from sauerkraut_rag._sources import check_options
+from sauerkraut_rag.cli.files import InputFile, discover, file_sha256, read_text_file
+from sauerkraut_rag.cli.manifest import IndexedFile, SourceManifest
+from sauerkraut_rag.cli.settings import PAGES_FOLDER, IndexSettings
+from sauerkraut_rag.documents.chunking import chunk_text
+from sauerkraut_rag.documents.sources import check_options
 from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, SauerkrautError
 from sauerkraut_rag.types import Metadata, MultiVector
 
@@ -88,7 +88,7 @@ def run_index(
     err: TextIO,
 ) -> IndexReport:
     """Index ``paths`` into ``folder``; per-file problems go to ``err``, one line each."""
-    from sauerkraut_rag.retrievers._index_open import is_index
+    from sauerkraut_rag.retrievers.voyager.loading import is_index
 
     check_options(dpi, True, None, False, "raise")  # the PDF options, before any work
     if pool_factor is not None and pool_factor < 1:
@@ -165,7 +165,7 @@ def _choose_model(
 
 
 def _open_index(folder: Path, dim: int, pool_factor: int | None, *, exists: bool) -> Any:
-    from sauerkraut_rag.retrievers.index import VoyagerIndex
+    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
     if not exists:
         options = {} if pool_factor is None else {"pool_factor": pool_factor}
@@ -278,7 +278,7 @@ class _Indexer:
         return written
 
     def _page_batches(self, file: InputFile, sha: str, images: list[Path]) -> Iterator[Batch]:
-        from sauerkraut_rag.pages import iter_pages, save_page_image
+        from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 
         pages = iter_pages(file.path, dpi=self.dpi, show_progress=False)
         while batch := list(itertools.islice(pages, PAGE_BATCH)):

@@ -1,0 +1,71 @@
+"""``sauerkraut-rag explain``: a similarity map of a query over one stored page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from sauerkraut_rag._atomic import write_atomically
+from sauerkraut_rag.cli.reading import model_for, open_read_only
+from sauerkraut_rag.cli.settings import PAGES_FOLDER
+from sauerkraut_rag.errors import InvalidInputError, UnknownIdError
+from sauerkraut_rag.types import Metadata
+
+
+def run_explain(
+    folder: Path,
+    query: str,
+    *,
+    page: str,
+    out_path: Path,
+    reduce: str,
+    model: str | None,
+    out: TextIO,
+) -> None:
+    """Write the similarity map of ``query`` over page ``page`` as a PNG."""
+    if out_path.suffix.lower() != ".png":
+        raise InvalidInputError(f"Expected --out to name a .png file, got {str(out_path)!r}.")
+    index = open_read_only(folder)
+    try:
+        docs = index.get([page])
+    finally:
+        index.close()
+    reference = model_for(folder, model)
+    if not docs:
+        raise UnknownIdError(
+            f"No page with id {page!r} in {folder}. The id column of "
+            f'`sauerkraut-rag search {folder} "query"` lists page ids.'
+        )
+    meta = docs[0].metadata
+    image = _page_image(folder, page, meta)
+    from sauerkraut_rag.encoders.loading import load_encoder
+    from sauerkraut_rag.similarity_maps import explain_page
+
+    encoder = load_encoder(reference)
+    heat, overlay = explain_page(encoder, query, image, reduce=reduce)  # type: ignore[arg-type]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out_path, lambda stream: overlay.save(stream, format="PNG"))
+    out.write(
+        f"Wrote {out_path} ({overlay.width}x{overlay.height}): {query!r} on "
+        f"{meta.get('source')} page {meta.get('page')}; patch scores "
+        f"{float(heat.min()):.3f} to {float(heat.max()):.3f} ({reduce} over query tokens).\n"
+    )
+
+
+def _page_image(folder: Path, page: str, meta: Metadata) -> Path:
+    stored = meta.get("image_path")
+    if not isinstance(stored, str):
+        raise InvalidInputError(
+            f"Document {page!r} is a text chunk, not a page. Similarity maps need an index "
+            "built from PDFs or images with a page model."
+        )
+    path = Path(stored)
+    if path.is_file():
+        return path
+    moved = folder / PAGES_FOLDER / path.name  # the index folder was moved or copied
+    if moved.is_file():
+        return moved
+    raise InvalidInputError(
+        f"The image of page {page!r} ({stored}) is missing. Index the source file again "
+        "(delete its row by re-indexing into a new --index folder)."
+    )

@@ -1,0 +1,84 @@
+"""``sauerkraut-rag info``: the model, dims, counts, size on disk and format versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from sauerkraut_rag.cli.manifest import SourceManifest
+from sauerkraut_rag.cli.reading import open_read_only
+from sauerkraut_rag.cli.settings import PAGES_FOLDER, IndexSettings
+
+
+def run_info(folder: Path, *, as_json: bool, out: TextIO) -> None:
+    """Print the model, dims, counts, size on disk and format versions of an index."""
+    index = open_read_only(folder)
+    try:
+        stats = index.stats()
+        config = index.config
+    finally:
+        index.close()
+    settings = IndexSettings.read(folder)
+    with SourceManifest(folder, read_only=True) as manifest:
+        files = manifest.counts()
+    pages = folder / PAGES_FOLDER
+    image_bytes = sum(f.stat().st_size for f in pages.rglob("*") if f.is_file())
+    facts: dict[str, Any] = {
+        "index": str(folder.resolve()),
+        "model": settings.model if settings else None,
+        "family": settings.family if settings else None,
+        "modality": settings.modality if settings else None,
+        "dim": config.dim,
+        "documents": stats["documents"],
+        "files": sum(files.values()),
+        "tokens": stats["tokens"],
+        "pool_factor": config.pool_factor,
+        "disk_bytes": stats["disk_bytes"],
+        "page_image_bytes": image_bytes,
+        "index_format_version": _index_format_version(folder),
+        "settings_format_version": settings.format_version if settings else None,
+        "strategy": config.strategy,
+    }
+    if as_json:
+        out.write(json.dumps(facts, indent=2) + "\n")
+        return
+    unit = "pages" if facts["modality"] == "image" else "text chunks"
+    model_line = (
+        f"{facts['model']} ({facts['family']}, {facts['modality']}, dim {facts['dim']})"
+        if settings
+        else f"unknown (no sauerkraut-rag.json), dim {facts['dim']}"
+    )
+    lines = [
+        ("index", facts["index"]),
+        ("model", model_line),
+        ("documents", f"{facts['documents']:,} {unit} from {facts['files']:,} files"),
+        ("tokens", f"{facts['tokens']:,} stored (pool factor {facts['pool_factor']})"),
+        ("size on disk", f"{_size(stats['disk_bytes'])} (page images {_size(image_bytes)})"),
+        (
+            "format",
+            f"index v{facts['index_format_version']}, "
+            f"settings v{facts['settings_format_version'] or '-'}",
+        ),
+        ("search", f"{config.strategy} candidates, exact below {config.exact_threshold:,} docs"),
+    ]
+    out.write("".join(f"{name + ':':<14}{value}\n" for name, value in lines))
+
+
+def _index_format_version(folder: Path) -> int:
+    from sauerkraut_rag.retrievers.voyager import sql
+
+    conn = sql.connect(folder / sql.DB_NAME, read_only=True)
+    try:
+        return int(sql.read_meta(conn)["format_version"])
+    finally:
+        conn.close()
+
+
+def _size(n_bytes: int) -> str:
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
