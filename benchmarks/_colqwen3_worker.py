@@ -8,17 +8,7 @@ float32 with SDPA.  See ``_page_bench.worker_main``.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from _page_bench import Encode, worker_main
-
-
-def load_ours(checkpoint: str) -> Encode:
-    import sauerkraut_rag
-
-    encoder = sauerkraut_rag.load_encoder(checkpoint, device="cpu", dtype="float32")
-    return encoder.encode_document
+from _page_bench import Encode, main_with_reference, reference_encode
 
 
 def load_reference(checkpoint: str) -> Encode:
@@ -32,15 +22,8 @@ def load_reference(checkpoint: str) -> Encode:
         checkpoint, dtype=torch.float32, attn_implementation="sdpa"
     ).eval()
     processor = ColQwen3Processor.from_pretrained(checkpoint)
-
-    def encode(page: Any) -> np.ndarray:
-        batch = processor.process_images([page])
-        with torch.inference_mode():
-            vectors = model(**batch)
-        return vectors[0][batch["attention_mask"][0].bool()].float().numpy()
-
-    return encode
+    return reference_encode(processor, model)
 
 
 if __name__ == "__main__":
-    worker_main({"ours": load_ours, "reference": load_reference})
+    main_with_reference(load_reference)

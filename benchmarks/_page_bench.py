@@ -57,6 +57,32 @@ def random_weights(shapes: dict[str, Any], *, seed: int) -> dict[str, Any]:
     return weights
 
 
+def load_ours(checkpoint: str) -> Encode:
+    """Our encoder, float32 on the CPU, through the public entry point."""
+    import sauerkraut_rag
+
+    encoder = sauerkraut_rag.load_encoder(checkpoint, device="cpu", dtype="float32")
+    return encoder.encode_document
+
+
+def reference_encode(processor: Any, model: Any) -> Encode:
+    """One page at a time through a ``sauerkrautlm-colpali`` processor and model."""
+    import torch
+
+    def encode(page: Any) -> np.ndarray:
+        batch = processor.process_images([page])
+        with torch.inference_mode():
+            vectors = model(**batch)
+        return vectors[0][batch["attention_mask"][0].bool()].float().numpy()
+
+    return encode
+
+
+def main_with_reference(load_reference: Callable[[str], Encode]) -> None:
+    """Run a worker whose ``--impl`` is ``ours`` or ``reference``."""
+    worker_main({"ours": load_ours, "reference": load_reference})
+
+
 def worker_main(loaders: dict[str, Callable[[str], Encode]]) -> None:
     """Entry point of a worker script: ``--impl`` picks one of ``loaders``."""
     parser = argparse.ArgumentParser()

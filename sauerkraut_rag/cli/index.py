@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm.auto import tqdm
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.files import InputFile, discover, file_sha256, read_text_file
 from sauerkraut_rag.cli.manifest import IndexedFile, SourceManifest
 from sauerkraut_rag.cli.settings import PAGES_FOLDER, IndexSettings
 from sauerkraut_rag.documents.chunking import chunk_text
-from sauerkraut_rag.documents.sources import check_options
+from sauerkraut_rag.documents.sources import check_page_options
 from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, SauerkrautError
 from sauerkraut_rag.types import Metadata, MultiVector
 
@@ -90,11 +91,9 @@ def run_index(
     """Index ``paths`` into ``folder``; per-file problems go to ``err``, one line each."""
     from sauerkraut_rag.retrievers.voyager.loading import is_index
 
-    check_options(dpi, True, None, False, "raise")  # the PDF options, before any work
-    if pool_factor is not None and pool_factor < 1:
-        raise InvalidInputError(
-            f"Expected --pool-factor >= 1 (1 keeps every token), got {pool_factor}."
-        )
+    check_page_options(dpi, True, None, False, "raise")  # the PDF options, before any work
+    if pool_factor is not None:
+        check_positive_int(pool_factor, name="--pool-factor", hint=" 1 keeps every token.")
     found = discover(paths)
     for path in found.unsupported:
         _say(err, f"skipped {path}: not a PDF, image, .txt or .md file")

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, TextIO
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.reading import model_for, open_read_only
 from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.types import Hit, Metadata
@@ -55,8 +56,7 @@ def run_search(
     """Print the ``k`` best documents for ``query`` as a table or as JSON."""
     if not query.strip():
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
-    if k < 1:
-        raise InvalidInputError(f"Expected -k to be at least 1, got {k}.")
+    check_positive_int(k, name="-k")
     flt = parse_filters(filters)
     index = open_read_only(folder)
     try:

@@ -24,6 +24,7 @@ from typing import IO, TypeAlias, cast
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError
 
 logger = logging.getLogger(__name__)
@@ -50,13 +51,7 @@ _TRANSPOSE = {
 
 def check_max_pixels(max_pixels: object) -> int:
     """Require ``max_pixels`` to be a positive int and return it."""
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int):
-        raise InvalidInputTypeError(
-            f"Expected max_pixels to be a positive int, got {type(max_pixels).__name__}."
-        )
-    if max_pixels < 1:
-        raise InvalidInputError(f"Expected max_pixels >= 1, got {max_pixels}.")
-    return max_pixels
+    return check_positive_int(max_pixels, name="max_pixels", hint="")
 
 
 def describe(item: object) -> str:

@@ -41,7 +41,7 @@ from sauerkraut_rag.documents.sources import (
     OnError,
     Source,
     Sources,
-    check_options,
+    check_page_options,
     is_pdf,
     resolve_sources,
     sha256_of,
@@ -99,7 +99,7 @@ def iter_pages(
     ``show_progress=None`` shows a tqdm bar over pages only when stderr is a terminal and
     the work lasts longer than ``PROGRESS_DELAY_SECONDS``; ``True``/``False`` force it.
     """
-    check_options(dpi, recursive, password, show_progress, on_error)
+    check_page_options(dpi, recursive, password, show_progress, on_error)
     check_max_pixels(max_pixels)
     resolved = resolve_sources(sources, recursive=recursive, on_error=on_error)
     if any(_looks_like_pdf(source) for source in resolved):

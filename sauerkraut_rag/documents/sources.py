@@ -40,7 +40,7 @@ class Source:
     image: Image.Image | None = None
 
 
-def check_options(
+def check_page_options(
     dpi: object, recursive: object, password: object, show_progress: object, on_error: object
 ) -> None:
     """Validate ``iter_pages`` options; raise a typed error naming the bad one."""

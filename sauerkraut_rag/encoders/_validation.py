@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 
 
@@ -44,9 +45,4 @@ def check_texts(texts: Any, *, what: str) -> list[str]:
 
 def check_batch_size(batch_size: Any) -> None:
     """Require a positive integer batch size."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise InvalidInputTypeError(
-            f"Expected batch_size to be a positive int, got {type(batch_size).__name__}."
-        )
-    if batch_size < 1:
-        raise InvalidInputError(f"Expected batch_size >= 1, got {batch_size}.")
+    check_positive_int(batch_size, name="batch_size", hint="")

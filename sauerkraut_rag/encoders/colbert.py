@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sauerkraut_rag._checks import check_options, check_positive_int
 from sauerkraut_rag.encoders._batching import run_length_sorted
 from sauerkraut_rag.encoders._colbert_config import (
     ColBERTSettings,
@@ -131,21 +132,23 @@ class ColBERTEncoder(MultiVectorEncoder):
         padded tokens of one forward pass on top of ``batch_size`` (``None``: no cap);
         it changes speed and memory, never the vectors.
         """
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown option(s) for the ColBERT text model: {sorted(unknown)}. Accepted: "
-                "query_length, document_length, do_query_expansion, "
-                "attend_to_expansion_tokens, query_prefix, document_prefix, skiplist_words, "
-                "attn_implementation, max_batch_tokens."
-            )
-        if max_batch_tokens is not None and (
-            isinstance(max_batch_tokens, bool)
-            or not isinstance(max_batch_tokens, int)
-            or max_batch_tokens < 1
-        ):
-            raise InvalidInputError(
-                f"Expected max_batch_tokens to be a positive int or None, got {max_batch_tokens!r}."
-            )
+        check_options(
+            unknown,
+            (
+                "query_length",
+                "document_length",
+                "do_query_expansion",
+                "attend_to_expansion_tokens",
+                "query_prefix",
+                "document_prefix",
+                "skiplist_words",
+                "attn_implementation",
+                "max_batch_tokens",
+            ),
+            what="ColBERT",
+        )
+        if max_batch_tokens is not None:
+            check_positive_int(max_batch_tokens, name="max_batch_tokens", hint=" Or pass None.")
         folder = Path(folder)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)

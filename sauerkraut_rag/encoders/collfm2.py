@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sauerkraut_rag._checks import check_options, check_positive_int
 from sauerkraut_rag.encoders._checkpoint import load_state_dict_strict
 from sauerkraut_rag.encoders._hf_loading import quiet_transformers
 from sauerkraut_rag.encoders._lfm2_checkpoint import (
@@ -37,7 +38,7 @@ from sauerkraut_rag.encoders._lfm2_checkpoint import (
 from sauerkraut_rag.encoders._page_geometry import lfm2_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
 from sauerkraut_rag.encoders._visual import PageEncoderBase
-from sauerkraut_rag.errors import CheckpointError, InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.errors import CheckpointError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -74,13 +75,7 @@ def collate_right_padded(batches: Sequence[Mapping[str, torch.Tensor]]) -> dict[
 
 
 def _positive_int_option(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputTypeError(f"Expected {name} to be a positive int, got {value!r}.")
-    if value < 1:
-        raise InvalidInputError(f"Expected {name} >= 1, got {value}.")
-    return value
+    return None if value is None else check_positive_int(value, name=name, hint="")
 
 
 class ColLFM2Encoder(PageEncoderBase):
@@ -136,12 +131,7 @@ class ColLFM2Encoder(PageEncoderBase):
         ``trust_remote_code`` and ``revision`` are accepted for the common signature;
         LFM2-VL is native to transformers, so no remote code is ever run.
         """
-        unknown = sorted(set(opts) - set(OPTIONS))
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown option(s) for ColLFM2: {', '.join(unknown)}. "
-                f"Supported: {', '.join(OPTIONS)}."
-            )
+        check_options(opts, OPTIONS, what="ColLFM2")
         folder = Path(folder)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sauerkraut_rag._checks import check_options
 from sauerkraut_rag.encoders import _qwen3vl as q3
 from sauerkraut_rag.encoders._checkpoint import load_state_dict_strict, read_json
 from sauerkraut_rag.encoders._page_geometry import qwen_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
 from sauerkraut_rag.encoders._visual import PageEncoderBase
 from sauerkraut_rag.encoders.registry import detect_family
-from sauerkraut_rag.errors import CheckpointError, InvalidInputError
+from sauerkraut_rag.errors import CheckpointError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -95,11 +96,11 @@ class ColQwen3Encoder(PageEncoderBase):
         or ``"flash_attention_2"``.  ``trust_remote_code`` is accepted for interface
         symmetry: ColQwen3 runs on transformers' own ``Qwen3VLModel`` and never needs it.
         """
-        if unknown:
-            raise InvalidInputError(
-                f"Unknown option(s) for ColQwen3: {sorted(unknown)}. Accepted: "
-                "max_num_visual_tokens, mask_non_image_embeddings, attn_implementation."
-            )
+        check_options(
+            unknown,
+            ("max_num_visual_tokens", "mask_non_image_embeddings", "attn_implementation"),
+            what="ColQwen3",
+        )
         folder = Path(folder)
         family = detect_family(folder)
         if family != "colqwen3":

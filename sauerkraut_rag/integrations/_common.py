@@ -5,7 +5,7 @@
 - :func:`resolve_index` / :class:`IndexHandle`: an index object, folder or temporary one;
 - :func:`resolve_muvera`, :func:`float_rows`: the single-vector (MUVERA) view;
 - :class:`ClosesIndex`: ``close()`` / ``with`` for adapters that may own their index;
-- :func:`check_positive_int`, :func:`check_json_metadata`, :func:`normalise`,
+- :func:`check_json_metadata`, :func:`normalise`,
   :func:`image_base64`;
 - :func:`page_id`: the stable page id both adapters use, so they can share one index.
 """
@@ -88,17 +88,6 @@ def resolve_encoder(
             f"modality is {encoder.modality!r}. Pass {hint}."
         )
     return encoder
-
-
-def check_positive_int(value: Any, *, name: str) -> int:
-    """Require a positive ``int`` (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputTypeError(
-            f"Expected {name} to be a positive int, got {type(value).__name__} ({value!r})."
-        )
-    if value < 1:
-        raise InvalidInputError(f"Expected {name} >= 1, got {value}. Use at least 1.")
-    return int(value)
 
 
 def normalise(scores: ScoreT, n_query_tokens: int) -> ScoreT:

@@ -84,15 +84,3 @@ def validate_multivectors(
         check_finite_rows(array, what=f"{what}[{i}]")
         arrays.append(array)
     return arrays, dim
-
-
-def check_int(name: str, value: Any, *, low: int, high: int | None = None, hint: str = "") -> int:
-    """Return ``value`` as an int in ``[low, high]``; bools, floats and strings are rejected."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputTypeError(
-            f"Expected {name} to be an int, got {type(value).__name__} ({value!r:.40})."
-        )
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidInputError(f"Expected {name} {bound}, got {value}.{hint}")
-    return int(value)

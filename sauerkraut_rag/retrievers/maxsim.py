@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sauerkraut_rag._checks import check_int
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.retrievers._arrays import (
     as_multivector_list,
     check_finite_rows,
-    check_int,
     validate_multivectors,
 )
 

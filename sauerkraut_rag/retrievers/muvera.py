@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sauerkraut_rag._checks import check_int
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.retrievers._arrays import check_int, validate_multivectors
+from sauerkraut_rag.retrievers._arrays import validate_multivectors
 
 __all__ = ["FDEConfig", "MuveraEncoder"]
 

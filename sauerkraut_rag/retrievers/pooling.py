@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
+from sauerkraut_rag._checks import check_int
 from sauerkraut_rag.retrievers._arrays import (
     as_multivector,
     as_multivector_list,
     check_finite_rows,
-    check_int,
 )
 
 __all__ = ["pool_many", "pool_tokens"]

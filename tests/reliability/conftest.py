@@ -10,7 +10,7 @@ import pytest
 
 from sauerkraut_rag import MultiVectorEncoder, load_encoder
 from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
-from tests.reliability.support import IndexHolder, one_torch_thread
+from tests.reliability.support import IndexHolder
 
 TEXTS = [
     "Berlin ist die Hauptstadt von Deutschland.",
@@ -23,12 +23,6 @@ TEXTS = [
     "Heute morgen ist das Haus grün.",
 ]
 """The documents of the small index every matrix case starts from."""
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _single_torch_thread() -> Iterator[None]:
-    """Run this package's tiny models on one torch thread (restored afterwards)."""
-    yield from one_torch_thread()
 
 
 @pytest.fixture(scope="session")

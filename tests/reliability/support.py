@@ -100,21 +100,6 @@ def damaged(
         assert untouched, f"opening the damaged folder changed or removed {path.name}"
 
 
-def one_torch_thread() -> Iterator[None]:
-    """Generator body of a fixture: torch on one thread while it is suspended.
-
-    Tiny models run fastest on one thread; more threads thrash a busy 2-core machine.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def first_segment(folder: Path) -> Path:
     """The first vector segment file of an index folder."""
     return sorted((folder / "vectors").glob("*.npy"))[0]

@@ -8,11 +8,11 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
-    check_positive_int,
     float_rows,
     resolve_encoder,
     resolve_muvera,

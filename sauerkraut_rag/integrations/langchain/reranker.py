@@ -10,11 +10,11 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
-    check_positive_int,
     normalise,
     resolve_encoder,
     run_off_loop,

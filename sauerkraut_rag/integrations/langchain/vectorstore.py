@@ -13,12 +13,12 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
     ClosesIndex,
     IndexHandle,
-    check_positive_int,
     normalise,
     resolve_encoder,
     resolve_index,

@@ -16,6 +16,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
@@ -23,7 +24,6 @@ from sauerkraut_rag.integrations._common import (
     ClosesIndex,
     EncoderLike,
     IndexHandle,
-    check_positive_int,
     image_base64,
     normalise,
     page_id,

@@ -9,12 +9,12 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import Modality, MultiVectorEncoder
 from sauerkraut_rag.integrations._common import (
     ClosesIndex,
     EncoderLike,
     IndexHandle,
-    check_positive_int,
     normalise,
     resolve_encoder,
     resolve_index,

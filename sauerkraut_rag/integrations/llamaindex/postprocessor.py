@@ -13,11 +13,11 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 
+from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
-    check_positive_int,
     normalise,
     resolve_encoder,
     run_off_loop,

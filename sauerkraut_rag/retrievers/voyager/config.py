@@ -6,8 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
+from sauerkraut_rag._checks import check_int, check_options
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 
 Strategy = Literal["tokens", "fde"]
@@ -31,12 +30,7 @@ DEFAULT_FDE: dict[str, Any] = {
 
 
 def _int_field(name: str, value: Any, *, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputTypeError(
-            f"Expected index option {name} to be an int, got {type(value).__name__} ({value!r})."
-        )
-    if value < low:
-        raise InvalidInputError(f"Expected index option {name} >= {low}, got {value}.")
+    check_int(f"index option {name}", value, low=low)
 
 
 def _choice_field(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -162,14 +156,10 @@ class IndexConfig:
 
 
 def check_option_names(options: dict[str, Any]) -> None:
-    """Reject unknown creation options (typos) with the list of valid names."""
-    known = {f.name for f in dataclasses.fields(IndexConfig)} - {"dim"}
-    unknown = set(options) - known
-    if unknown:
-        raise InvalidInputError(
-            f"Unknown index option(s) {sorted(unknown)}; expected some of {sorted(known)} "
-            "(see IndexConfig)."
-        )
+    """Reject unknown creation options (typos) with the list of valid names (see IndexConfig)."""
+    check_options(
+        options, [f.name for f in dataclasses.fields(IndexConfig) if f.name != "dim"], what="index"
+    )
 
 
 def fixed_option_clash(config: IndexConfig, options: dict[str, Any]) -> str | None:

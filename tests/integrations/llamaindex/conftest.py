@@ -39,17 +39,6 @@ PAGE_TEXTS = [
 ]
 
 
-@pytest.fixture(scope="package", autouse=True)
-def _single_torch_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; several threads thrash on a busy 2-core box."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def text_encoder(tmp_path_factory: pytest.TempPathFactory) -> MultiVectorEncoder:
     """Tiny random PyLate-layout ColBERT checkpoint, loaded through ``load_encoder``."""

@@ -1,0 +1,48 @@
+"""Input checks shared by every layer: integers in a range, and option names.
+
+Each check raises a typed error that says what was expected, what arrived and how to fix
+it; callers pass the user-facing ``name`` of the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+
+__all__ = ["check_int", "check_options", "check_positive_int"]
+
+
+def check_int(name: str, value: Any, *, low: int, high: int | None = None, hint: str = "") -> int:
+    """Return ``value`` as an int in ``[low, high]``; bools, floats and strings are rejected."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        kind = "a positive int" if low == 1 and high is None else "an int"
+        raise InvalidInputTypeError(
+            f"Expected {name} to be {kind}, got {type(value).__name__} ({value!r:.40})."
+        )
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise InvalidInputError(f"Expected {name} {bound}, got {value}.{hint}")
+    return int(value)
+
+
+def check_positive_int(value: Any, *, name: str, hint: str = " Use at least 1.") -> int:
+    """Require a positive ``int`` (bools rejected) and return it."""
+    return check_int(name, value, low=1, hint=hint)
+
+
+def check_options(given: Iterable[str], accepted: Iterable[str], *, what: str) -> None:
+    """Reject option names not in ``accepted`` (typos), listing the accepted ones.
+
+    ``what`` names the owner of the options, e.g. ``"ColLFM2"`` or ``"index"``.
+    """
+    known = list(accepted)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown {what} option(s) {unknown}. Accepted: {', '.join(sorted(known))}. "
+            "Check the spelling."
+        )
