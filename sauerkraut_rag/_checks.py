@@ -37,12 +37,12 @@ def check_positive_int(value: Any, *, name: str, hint: str = " Use at least 1.")
 def check_options(given: Iterable[str], accepted: Iterable[str], *, what: str) -> None:
     """Reject option names not in ``accepted`` (typos), listing the accepted ones.
 
-    ``what`` names the owner of the options, e.g. ``"ColLFM2"`` or ``"index"``.
+    ``what`` names the owner of the options, e.g. ``"ColLFM2"`` or ``"the index"``.
     """
     known = list(accepted)
     unknown = sorted(set(given) - set(known))
     if unknown:
         raise InvalidInputError(
-            f"Unknown {what} option(s) {unknown}. Accepted: {', '.join(sorted(known))}. "
+            f"Unknown option(s) for {what}: {unknown}. Accepted: {', '.join(sorted(known))}. "
             "Check the spelling."
         )

@@ -145,7 +145,7 @@ class ColBERTEncoder(MultiVectorEncoder):
                 "attn_implementation",
                 "max_batch_tokens",
             ),
-            what="ColBERT",
+            what="the ColBERT text model",
         )
         if max_batch_tokens is not None:
             check_positive_int(max_batch_tokens, name="max_batch_tokens", hint=" Or pass None.")

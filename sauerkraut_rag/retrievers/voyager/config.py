@@ -158,7 +158,9 @@ class IndexConfig:
 def check_option_names(options: dict[str, Any]) -> None:
     """Reject unknown creation options (typos) with the list of valid names (see IndexConfig)."""
     check_options(
-        options, [f.name for f in dataclasses.fields(IndexConfig) if f.name != "dim"], what="index"
+        options,
+        [f.name for f in dataclasses.fields(IndexConfig) if f.name != "dim"],
+        what="the index",
     )
 
 
