@@ -99,6 +99,19 @@ def require_files(folder: Path, names: Iterable[str]) -> None:
         )
 
 
+def has_image_processor(folder: Path) -> bool:
+    """Whether ``folder`` holds an image processor config in either on-disk layout.
+
+    transformers 4.57 writes ``preprocessor_config.json``; 5.x writes only
+    ``processor_config.json`` with the image processor nested under ``"image_processor"``
+    (a 4.57 ``processor_config.json`` names only the processor class).
+    """
+    if (folder / "preprocessor_config.json").is_file():
+        return True
+    processor = read_json(folder / "processor_config.json", required=False)
+    return isinstance(processor.get("image_processor"), dict)
+
+
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     """Load a safetensors file onto the CPU with a clear error when it is unreadable."""
     if not path.is_file():

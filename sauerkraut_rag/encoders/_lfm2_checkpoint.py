@@ -30,6 +30,7 @@ import torch
 
 from sauerkraut_rag.encoders._checkpoint import (
     HUB_FILE_PATTERNS,
+    has_image_processor,
     load_safetensors,
     read_json,
     resolve_checkpoint,
@@ -44,7 +45,6 @@ WEIGHTS_FILE = "model.safetensors"
 PROJECTION_FILE = "collfm2_projection.pt"
 HEAD_KEYS = ("weight", "bias")
 _CONFIG_ONLY_PATTERNS = ("*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")
-_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
@@ -61,6 +61,8 @@ class ColLFM2Checkpoint:
     head_state: dict[str, torch.Tensor]
     """``custom_text_proj`` weights: ``weight (dim, hidden)`` and ``bias (dim,)``."""
     weights_source: str
+    transformers_version: str | None = None
+    """``transformers_version`` recorded in ``config.json`` (else in the base's), if any."""
 
 
 def split_state(
@@ -95,9 +97,7 @@ def split_state(
 
 
 def _has_processor(folder: Path) -> bool:
-    return any((folder / f).is_file() for f in _PROCESSOR_FILES) and any(
-        (folder / f).is_file() for f in _TOKENIZER_FILES
-    )
+    return has_image_processor(folder) and any((folder / f).is_file() for f in _TOKENIZER_FILES)
 
 
 def _resolve_base(folder: Path, base_id: str, *, need_weights: bool) -> Path:
@@ -200,11 +200,15 @@ def read_collfm2_checkpoint(folder: Path) -> ColLFM2Checkpoint:
         raise CheckpointError(
             f"No LFM2-VL processor files in {folder}"
             f"{f' or its base {base_folder}' if base_folder else ''}: expected "
-            f"{' or '.join(_PROCESSOR_FILES)} and {' or '.join(_TOKENIZER_FILES)}. "
+            "preprocessor_config.json (or processor_config.json with a nested "
+            f"image_processor) and {' or '.join(_TOKENIZER_FILES)}. "
             "Download the complete checkpoint (including tokenizer and processor files)."
         )
     backbone, head, source = _load_weights(folder, base_folder)
     dim = int(raw.get("dim", 128)) if is_wrapper else 128
+    version = raw.get("transformers_version")
+    if version is None and base_folder is not None:
+        version = read_json(base_folder / "config.json", required=False).get("transformers_version")
     return ColLFM2Checkpoint(
         folder=folder,
         config_folder=config_folder,
@@ -213,6 +217,7 @@ def read_collfm2_checkpoint(folder: Path) -> ColLFM2Checkpoint:
         backbone_state=backbone,
         head_state=head,
         weights_source=source,
+        transformers_version=str(version) if version is not None else None,
     )
 
 

@@ -7,8 +7,10 @@ width and height (``x0, y0, x1, y1`` in ``[0, 1]``).  The two functions here rea
 geometry off each processor's own output, so it follows the processor's settings:
 
 - LFM2-VL (ColLFM2): a large page is resized to ``rows x cols`` tiles of equal size,
-  each tile's tokens preceded by a ``<|img_row_R_col_C|>`` marker, followed by a
-  thumbnail of the whole page after ``<|img_thumbnail|>``; a small page is one block.
+  in row-major order, each tile's tokens preceded by a ``<|img_row_R_col_C|>`` marker,
+  followed by a thumbnail of the whole page after ``<|img_thumbnail|>``; a small page is
+  one block.  (transformers 4.57 labels the markers of non-square grids with rows and
+  columns swapped, so the grid is taken from the processor, not from the labels.)
   Each block's tokens form a row-major grid of ``ceil(h / f) x ceil(w / f)`` cells,
   where ``(h, w)`` is the block's patch grid (``spatial_shapes``) and ``f`` the
   downsample factor.
@@ -69,12 +71,15 @@ def lfm2_token_boxes(
     thumbnail_token: str,
     patch_grids: Sequence[tuple[int, int]],
     downsample_factor: int,
+    tile_grid: tuple[int, int] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Sequence positions ``(n,)`` and boxes ``(n, 4)`` of one LFM2-VL page's image tokens.
 
     ``tokens`` is the page's token strings in sequence order; ``patch_grids`` holds one
     ``(h, w)`` patch grid per image block (the processor's ``spatial_shapes``), in the
     order of the blocks in the sequence (tiles row by row, then the thumbnail).
+    ``tile_grid`` is the page's ``(rows, cols)`` tile grid; when ``None`` it is read
+    from the marker labels (right for transformers 5.x labels only).
     """
     blocks: list[tuple[tuple[int, int] | None, list[int]]] = []
     current: tuple[int, int] | None = None
@@ -96,8 +101,23 @@ def lfm2_token_boxes(
             f"for {len(blocks)} blocks. The page inputs do not come from one processor call."
         )
     tiles = [tile for tile, _ in blocks if tile is not None]
-    n_tile_rows = max((r for r, _ in tiles), default=1)
-    n_tile_cols = max((c for _, c in tiles), default=1)
+    if tile_grid is None:
+        n_tile_rows = max((r for r, _ in tiles), default=1)
+        n_tile_cols = max((c for _, c in tiles), default=1)
+    else:
+        n_tile_rows, n_tile_cols = (int(v) for v in tile_grid)
+        if tiles and len(tiles) != n_tile_rows * n_tile_cols:
+            raise InvalidInputError(
+                f"Expected {n_tile_rows * n_tile_cols} tiles for a {n_tile_rows}x{n_tile_cols} "
+                f"grid, got {len(tiles)} tile markers."
+            )
+        relabelled: list[tuple[tuple[int, int] | None, list[int]]] = []
+        k = 0  # tiles come row-major, whatever their labels say
+        for tile, block_positions in blocks:
+            if tile is not None:
+                tile, k = (k // n_tile_cols + 1, k % n_tile_cols + 1), k + 1
+            relabelled.append((tile, block_positions))
+        blocks = relabelled
     positions: list[int] = []
     boxes: list[npt.NDArray[np.float64]] = []
     for (tile, block_positions), (height, width) in zip(blocks, patch_grids, strict=True):

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from sauerkraut_rag.encoders import _hf_loading as hf_loading
-from sauerkraut_rag.encoders._checkpoint import load_safetensors, read_json, require_files
+from sauerkraut_rag.encoders._checkpoint import (
+    has_image_processor,
+    load_safetensors,
+    read_json,
+)
 from sauerkraut_rag.errors import CheckpointError, InvalidInputError, InvalidInputTypeError
 
 if TYPE_CHECKING:
@@ -187,12 +191,18 @@ def load_image_processor(
     """
     from transformers import Qwen2VLImageProcessor
 
-    require_files(folder, ["preprocessor_config.json"])
+    if not has_image_processor(folder):
+        raise CheckpointError(
+            f"The model folder {folder} has no image processor settings: expected "
+            "preprocessor_config.json (transformers 4.x) or processor_config.json with an "
+            "'image_processor' entry (transformers 5.x). Download the complete checkpoint "
+            "(all files of the hub repository) into it."
+        )
     try:
         processor = Qwen2VLImageProcessor.from_pretrained(str(folder))
     except Exception as exc:
         raise CheckpointError(
-            f"Could not read preprocessor_config.json in {folder} as a Qwen2-VL image "
+            f"Could not read the image processor settings in {folder} as a Qwen2-VL image "
             f"processor ({type(exc).__name__}: {exc}). Re-download the checkpoint."
         ) from exc
     vision = config.vision_config
@@ -204,7 +214,7 @@ def load_image_processor(
     wrong = {k: getattr(processor, k) for k, v in expected.items() if getattr(processor, k) != v}
     if wrong:
         raise CheckpointError(
-            f"preprocessor_config.json in {folder} has {wrong}, but the vision tower in "
+            f"The image processor settings in {folder} have {wrong}, but the vision tower in "
             f"config.json expects {expected}. The files come from different checkpoints."
         )
     if max_num_visual_tokens is not None:

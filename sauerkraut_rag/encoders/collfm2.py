@@ -16,6 +16,10 @@ norm; equal to ``hidden_states[-1]``, which the reference reads) ->
 - ``min_image_tokens``/``max_image_tokens`` come from the processor config (64 and
   256 for the published model); the reference stores but never passes its own
   values, so only an explicit user option overrides the config here.
+- **Processing**: the page prompt's image tokens follow the transformers version that
+  wrote the checkpoint (``config.json`` ``transformers_version``): 4.x (the published
+  environment) and 5.x label the tiles of non-square pages differently, see
+  :mod:`sauerkraut_rag.encoders._lfm2_inputs`.  ``processing=`` overrides the choice.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from sauerkraut_rag.encoders._lfm2_checkpoint import (
     describe_load_report,
     read_collfm2_checkpoint,
 )
+from sauerkraut_rag.encoders._lfm2_inputs import page_inputs, resolve_processing
 from sauerkraut_rag.encoders._page_geometry import lfm2_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
 from sauerkraut_rag.encoders._visual import PageEncoderBase
@@ -50,7 +55,21 @@ PAGE_PROMPT = "<|im_start|>user\n<image>Describe the image.<|im_end|>"
 """Text that accompanies every page image; ``<image>`` expands to the image tokens."""
 QUERY_MAX_LENGTH = 2048
 """Passed to the tokenizer with the queries, as the reference does (no truncation)."""
-OPTIONS = ("attn_implementation", "min_image_tokens", "max_image_tokens", "max_image_pixels")
+OPTIONS = (
+    "attn_implementation",
+    "min_image_tokens",
+    "max_image_tokens",
+    "max_image_pixels",
+    "processing",
+)
+MODEL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "pixel_values",
+    "pixel_attention_mask",
+    "spatial_shapes",
+)
+"""What ``Lfm2VlModel`` receives; page inputs also carry ``tile_grid`` for the geometry."""
 
 
 def collate_right_padded(batches: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -99,6 +118,7 @@ class ColLFM2Encoder(PageEncoderBase):
         dtype: torch.dtype,
         image_kwargs: Mapping[str, int] | None = None,
         max_image_pixels: int | None = None,
+        processing: str = "transformers-4.57",
     ) -> None:
         self.backbone = backbone
         self.projection = projection
@@ -110,6 +130,7 @@ class ColLFM2Encoder(PageEncoderBase):
         self.dim = int(projection.out_features)
         self.image_kwargs = dict(image_kwargs or {})
         self.max_image_pixels = max_image_pixels
+        self.processing = processing
 
     @classmethod
     def from_folder(
@@ -127,7 +148,9 @@ class ColLFM2Encoder(PageEncoderBase):
 
         ``opts``: ``attn_implementation`` (``"sdpa"`` default, ``"eager"``,
         ``"flash_attention_2"``), ``min_image_tokens``/``max_image_tokens`` (override
-        the processor config), ``max_image_pixels`` (size guard for loaded images).
+        the processor config), ``max_image_pixels`` (size guard for loaded images),
+        ``processing`` (``"auto"`` default: as the transformers version recorded in
+        ``config.json``; ``"transformers-4.57"`` or ``"transformers-5"`` to force one).
         ``trust_remote_code`` and ``revision`` are accepted for the common signature;
         LFM2-VL is native to transformers, so no remote code is ever run.
         """
@@ -143,6 +166,7 @@ class ColLFM2Encoder(PageEncoderBase):
         }
         max_pixels = _positive_int_option("max_image_pixels", opts.get("max_image_pixels"))
         checkpoint = read_collfm2_checkpoint(folder)
+        processing = resolve_processing(opts.get("processing"), checkpoint.transformers_version)
         backbone = _build_backbone(checkpoint, dtype=torch_dtype, attention=attention)
         hidden = int(backbone.config.text_config.hidden_size)
         projection = torch.nn.Linear(hidden, checkpoint.dim, bias=True)
@@ -161,6 +185,7 @@ class ColLFM2Encoder(PageEncoderBase):
             dtype=torch_dtype,
             image_kwargs=image_kwargs,
             max_image_pixels=max_pixels,
+            processing=processing,
         )
         encoder.checkpoint_folder = Path(folder)
         return encoder
@@ -176,22 +201,18 @@ class ColLFM2Encoder(PageEncoderBase):
         )
 
     def _prepare_pages(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        """One processor call per page with :data:`PAGE_PROMPT`, then right-padded collation."""
+        """Each page on its own with :data:`PAGE_PROMPT` (tile markers as ``processing``
+        says), then the reference's right-padded collation."""
         singles = [
-            self.processor(
-                text=PAGE_PROMPT,
-                images=image,
-                return_tensors="pt",
-                padding="longest",
-                **self.image_kwargs,
-            )
+            page_inputs(image, PAGE_PROMPT, self.processor, self.image_kwargs, self.processing)
             for image in images
         ]
         return collate_right_padded(singles)
 
     def _forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """``Lfm2VlModel`` last hidden state ``(batch, seq, hidden)`` (post final norm)."""
-        return self.backbone(**batch, use_cache=False).last_hidden_state
+        inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
+        return self.backbone(**inputs, use_cache=False).last_hidden_state
 
     def _image_token_boxes(self, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
         """Positions and page boxes of one page's image tokens: tiles, then thumbnail."""
@@ -202,6 +223,7 @@ class ColLFM2Encoder(PageEncoderBase):
             thumbnail_token=self.processor.image_thumbnail_token,
             patch_grids=[tuple(shape) for shape in inputs["spatial_shapes"].tolist()],
             downsample_factor=int(self.backbone.config.downsample_factor),
+            tile_grid=tuple(inputs["tile_grid"][0].tolist()),
         )
 
 

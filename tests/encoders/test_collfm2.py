@@ -39,6 +39,14 @@ from tests.factories.collfm2 import (
 )
 from tests.hub_cache import install_in_hf_cache, use_offline_cache
 
+
+def load_encoder_5x(*args: Any, **kwargs: Any) -> Any:
+    """``load_encoder`` with transformers 5.x input preparation, like the independent
+    forward below (it runs the installed 5.x processor); the 4.57 preparation is tested
+    against the authors' code in ``test_published_env.py``."""
+    return load_encoder(*args, processing="transformers-5", **kwargs)
+
+
 SPEC_PAGE_PROMPT = "<|im_start|>user\n<image>Describe the image.<|im_end|>"
 QUERIES = ["Umsatz 2023?", "What does the revenue chart on page three show?", "x"]
 
@@ -63,7 +71,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def encoder(checkpoint: Path) -> ColLFM2Encoder:
-    enc = load_encoder(checkpoint, device="cpu", dtype="float32")
+    enc = load_encoder_5x(checkpoint, device="cpu", dtype="float32")
     assert isinstance(enc, ColLFM2Encoder)
     return enc
 
@@ -225,7 +233,7 @@ def test_projection_then_normalisation_then_mask() -> None:
 def test_key_layouts_give_identical_embeddings(
     layout: str, encoder: ColLFM2Encoder, tmp_path: Path
 ) -> None:
-    other = load_encoder(build_tiny_collfm2(tmp_path / "ck", layout=layout), device="cpu")
+    other = load_encoder_5x(build_tiny_collfm2(tmp_path / "ck", layout=layout), device="cpu")
     assert_same(other.encode_queries(QUERIES[:2]), encoder.encode_queries(QUERIES[:2]), atol=1e-6)
     assert_same(other.encode_documents(PAGES[:2]), encoder.encode_documents(PAGES[:2]), atol=1e-6)
 
@@ -233,7 +241,7 @@ def test_key_layouts_give_identical_embeddings(
 def test_processor_falls_back_to_base_model(encoder: ColLFM2Encoder, tmp_path: Path) -> None:
     folder = build_tiny_collfm2(tmp_path / "ck", with_processor=False)
     assert not (folder / "tokenizer.json").exists()
-    other = load_encoder(folder, device="cpu")
+    other = load_encoder_5x(folder, device="cpu")
     assert_same(other.encode_documents(PAGES[:1]), encoder.encode_documents(PAGES[:1]), atol=1e-6)
 
 
@@ -245,7 +253,7 @@ def test_loads_by_hub_id_from_offline_cache(
     install_in_hf_cache(folder, HUB_ID, cache)
     install_in_hf_cache(tmp_path / "ck-base", BASE_REPO_ID, cache)
     use_offline_cache(monkeypatch, cache)
-    enc = load_encoder(HUB_ID, device="cpu")
+    enc = load_encoder_5x(HUB_ID, device="cpu")
     assert enc.name == HUB_ID and enc.modality == "image" and enc.dim == 128
     assert_same(enc.encode_queries(QUERIES[:1]), encoder.encode_queries(QUERIES[:1]), atol=1e-6)
     assert_same(enc.encode_documents(PAGES[:1]), encoder.encode_documents(PAGES[:1]), atol=1e-6)
@@ -255,7 +263,7 @@ def test_missing_base_model_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyP
     folder = build_tiny_collfm2(tmp_path / "ck", base_model=BASE_REPO_ID)
     use_offline_cache(monkeypatch, tmp_path / "empty-hub")
     with pytest.raises(ModelNotFoundError, match="LiquidAI/LFM2-VL-450M"):
-        load_encoder(folder, device="cpu")
+        load_encoder_5x(folder, device="cpu")
 
 
 @pytest.mark.parametrize(
@@ -273,7 +281,7 @@ def test_broken_checkpoints_raise_checkpoint_error(
 ) -> None:
     folder = build_tiny_collfm2(tmp_path / "ck", layout=layout)  # type: ignore[arg-type]
     with pytest.raises(CheckpointError) as info:
-        load_encoder(folder, device="cpu")
+        load_encoder_5x(folder, device="cpu")
     for needle in needles:
         assert needle in str(info.value)
 
@@ -283,7 +291,7 @@ def test_missing_processor_files_raise(tmp_path: Path) -> None:
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (tmp_path / "ck-base" / name).unlink()
     with pytest.raises(CheckpointError, match="tokenizer"):
-        load_encoder(folder, device="cpu")
+        load_encoder_5x(folder, device="cpu")
 
 
 def test_missing_config_raises(tmp_path: Path) -> None:
@@ -296,18 +304,18 @@ def test_missing_config_raises(tmp_path: Path) -> None:
 
 def test_unknown_option_is_rejected(checkpoint: Path) -> None:
     with pytest.raises(InvalidInputError, match="max_image_tokens"):
-        load_encoder(checkpoint, device="cpu", max_image_token=64)
+        load_encoder_5x(checkpoint, device="cpu", max_image_token=64)
 
 
 def test_image_token_budget_can_be_overridden(checkpoint: Path, encoder: ColLFM2Encoder) -> None:
-    capped = load_encoder(checkpoint, device="cpu", max_image_tokens=64, min_image_tokens=16)
+    capped = load_encoder_5x(checkpoint, device="cpu", max_image_tokens=64, min_image_tokens=16)
     (big,) = capped.encode_documents([PAGES[1]])
     (default,) = encoder.encode_documents([PAGES[1]])
     assert big.shape[0] < default.shape[0]
 
 
 def test_bfloat16_returns_float32_arrays(checkpoint: Path, encoder: ColLFM2Encoder) -> None:
-    enc = load_encoder(checkpoint, device="cpu", dtype="bfloat16")
+    enc = load_encoder_5x(checkpoint, device="cpu", dtype="bfloat16")
     (q,) = enc.encode_queries(QUERIES[:1])
     (ref,) = encoder.encode_queries(QUERIES[:1])
     assert q.dtype == np.float32 and q.shape == ref.shape

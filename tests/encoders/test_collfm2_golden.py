@@ -3,7 +3,10 @@
 The golden arrays in ``tests/fixtures/collfm2_tiny`` were produced by the
 reference's own ``ColLFM2``/``ColLFM2Processor`` on the committed tiny checkpoint
 (see ``tests/fixtures/make_collfm2_golden.py`` for how, and to regenerate them):
-pages in one reference batch (its collation), queries in one left-padded batch.
+pages in one reference batch (its collation), queries in one left-padded batch, under
+**transformers 5.x**, so the encoder is asked for 5.x processing here (the checkpoint
+records no transformers version, which means 4.57 by default).  The 4.57.1 goldens are
+in ``test_published_env.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MultiVectorEncod
     cache = tmp_path / "hub"
     install_in_hf_cache(FIXTURE / "ck-base", BASE_ID, cache)
     use_offline_cache(monkeypatch, cache)
-    return load_encoder(FIXTURE / "ck", device="cpu", dtype="float32")
+    return load_encoder(FIXTURE / "ck", device="cpu", dtype="float32", processing="transformers-5")
 
 
 def golden(kind: str, n: int) -> list[np.ndarray]:
