@@ -30,7 +30,8 @@ EXIT_INTERRUPTED = 130
 
 _OFFLINE_HINT = (
     "Check the id and your connection, or download the model folder once "
-    "(huggingface-cli download ID --local-dir PATH) and pass --model PATH."
+    "(hf download ID --local-dir PATH, the command huggingface_hub installs) and pass "
+    "--model PATH."
 )
 _CORE_HINT = (
     "Check the id and your connection, or download the model folder elsewhere and pass its "

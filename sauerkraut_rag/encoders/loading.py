@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from sauerkraut_rag.encoders import _cache
 from sauerkraut_rag.encoders._checkpoint import resolve_checkpoint
 from sauerkraut_rag.encoders._runtime import resolve_device, resolve_dtype
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
@@ -32,11 +33,38 @@ def load_encoder(
     ``dtype`` to float32 off-GPU and bfloat16 on CUDA.  ``opts`` go to the family's
     encoder (e.g. ``query_length`` for ColBERT, ``max_num_visual_tokens`` for ColQwen3,
     ``attn_implementation``).  ``trust_remote_code`` is never enabled implicitly.
+
+    One model per process: a second call with the same folder (any spelling of its path)
+    or hub id, device, dtype, revision and options returns the same encoder object, as
+    long as the first is still in use (the cache holds encoders weakly and is
+    thread-safe), so a store, a retriever and a reranker share one copy of the weights.
     """
-    folder = resolve_checkpoint(name_or_path, revision=revision)
-    family = detect_family(folder)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    key = (
+        _cache.model_key(name_or_path),
+        str(torch_device),
+        str(torch_dtype),
+        revision,
+        bool(trust_remote_code),
+        _cache.options_key(opts),
+    )
+    return _cache.cached(
+        key,
+        lambda: _load(name_or_path, torch_device, torch_dtype, revision, trust_remote_code, opts),
+    )
+
+
+def _load(
+    name_or_path: str | Path,
+    torch_device: torch.device,
+    torch_dtype: torch.dtype,
+    revision: str | None,
+    trust_remote_code: bool,
+    opts: dict[str, Any],
+) -> MultiVectorEncoder:
+    folder = resolve_checkpoint(name_or_path, revision=revision)
+    family = detect_family(folder)
     logger.info("Loading %s (%s) from %s on %s", name_or_path, family, folder, torch_device)
     common: dict[str, Any] = {
         "name": str(name_or_path),
