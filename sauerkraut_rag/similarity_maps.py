@@ -26,12 +26,16 @@ to its tiles) a pixel gets the mean of their scores.  The query tokens are the m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from sauerkraut_rag._atomic import write_atomically
+from sauerkraut_rag._map_figure import draw_figure, paint
 from sauerkraut_rag.encoders._page_geometry import PatchGrid
 from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.types import MultiVector
@@ -39,17 +43,20 @@ from sauerkraut_rag.types import MultiVector
 if TYPE_CHECKING:
     from sauerkraut_rag.encoders._visual import PageEncoderBase
 
-__all__ = ["PatchGrid", "explain_page", "overlay_heat_map", "patch_scores", "similarity_map"]
+__all__ = [
+    "PageExplanation",
+    "PatchGrid",
+    "explain_page",
+    "explain_page_figure",
+    "overlay_heat_map",
+    "patch_scores",
+    "similarity_map",
+]
 
 Reduce = Literal["max", "sum"]
 REDUCTIONS: tuple[str, ...] = ("max", "sum")
-
-# Colour ramp for the heat map: low scores dark blue, high scores pale yellow.
-_RAMP_POSITIONS = np.array([0.0, 0.3, 0.6, 0.85, 1.0])
-_RAMP_COLOURS = np.array(
-    [[25, 20, 70], [110, 30, 140], [215, 60, 80], [250, 150, 40], [255, 245, 150]],
-    dtype=np.float64,
-)
+DEFAULT_ALPHA = 0.6
+"""Opacity of the heat colour at the map's maximum (the minimum leaves the page grey)."""
 
 
 def patch_scores(
@@ -104,12 +111,14 @@ def similarity_map(
 
 
 def overlay_heat_map(
-    image: Image.Image, heat: npt.NDArray[np.floating[Any]], *, alpha: float = 0.55
+    image: Image.Image, heat: npt.NDArray[np.floating[Any]], *, alpha: float = DEFAULT_ALPHA
 ) -> Image.Image:
-    """The page in grey with the heat map ``(height, width)`` blended over it (RGB, page size).
+    """The page in grey with the heat map ``(height, width)`` painted over it (RGB, page size).
 
-    Scores are scaled to the map's own minimum and maximum, so the strongest match is
-    always the brightest colour; a constant map gives a uniform tint.
+    Scores are scaled to the map's own minimum and maximum.  The colour's opacity grows
+    with the score, from ``0`` at the minimum (the page shows in plain grey) to ``alpha``
+    at the maximum (the brightest colour of the ramp), so the strongest match stands out
+    and weak regions stay readable; a constant map leaves the page grey.
     """
     if not isinstance(image, Image.Image):
         raise InvalidInputTypeError(f"Expected a PIL image, got {type(image).__name__}.")
@@ -123,12 +132,8 @@ def overlay_heat_map(
         raise InvalidInputError(f"Expected alpha between 0 and 1, got {alpha}.")
     low, high = float(values.min()), float(values.max())
     scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    colours = np.stack(
-        [np.interp(scaled, _RAMP_POSITIONS, _RAMP_COLOURS[:, c]) for c in range(3)], axis=-1
-    )
     grey = np.asarray(image.convert("L"), dtype=np.float64)[..., None]
-    blended = (1.0 - alpha) * grey + alpha * colours
-    return Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8))
+    return Image.fromarray(paint(grey, scaled, alpha))
 
 
 def explain_page(
@@ -137,8 +142,68 @@ def explain_page(
     """Heat map ``(height, width)`` and overlay image for ``query`` on one ``page``.
 
     ``encoder`` is a page encoder (ColLFM2 or ColQwen3); ``page`` a PIL image, an image
-    path or image bytes.  The map has the page image's size.
+    path or image bytes.  The map and the overlay (grey page, heat colours) have the page
+    image's size; :func:`explain_page_figure` adds a title and a colour bar.
     """
+    explained = _explain(encoder, query, page, reduce)
+    return explained.heat, explained.overlay
+
+
+@dataclass(frozen=True)
+class PageExplanation:
+    """A similarity map of one query over one page, ready to look at.
+
+    ``heat`` is ``(height, width)`` (page pixels); ``overlay`` the page in grey with the
+    heat colours (page size); ``figure`` the overlay with a title band (query, page label,
+    score) and a colour bar labelled with the score scale; ``score`` the page's MaxSim for
+    the query divided by the number of query tokens (as search results show it).
+    """
+
+    heat: npt.NDArray[np.float32]
+    overlay: Image.Image
+    figure: Image.Image
+    score: float
+    title: str
+    reduce: str
+
+    def save(self, path: str | Path) -> Path:
+        """Write :attr:`figure` as PNG (atomically), with the title and the score scale
+        in the file's ``Title`` and ``Description`` text fields."""
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Title", self.title)
+        info.add_text(
+            "Description",
+            f"patch scores ({self.reduce} over query tokens) from "
+            f"{float(self.heat.min()):.6f} to {float(self.heat.max()):.6f}",
+        )
+        return write_atomically(
+            Path(path), lambda stream: self.figure.save(stream, format="PNG", pnginfo=info)
+        )
+
+
+def explain_page_figure(
+    encoder: PageEncoderBase,
+    query: str,
+    page: Any,
+    *,
+    label: str | None = None,
+    reduce: Reduce = "max",
+) -> PageExplanation:
+    """Like :func:`explain_page`, plus a readable figure: title and colour bar.
+
+    The title reads ``"query" · label · score 0.412``; ``label`` names the page (for
+    example ``"report.pdf, page 4"``; default: the path when ``page`` is one).
+    """
+    if label is None and isinstance(page, (str, Path)):
+        label = str(page)
+    return _explain(encoder, query, page, reduce, label=label)
+
+
+def _explain(
+    encoder: PageEncoderBase, query: str, page: Any, reduce: Reduce, *, label: str | None = None
+) -> PageExplanation:
     from sauerkraut_rag.documents.pages import load_image
 
     if not callable(getattr(encoder, "encode_pages_with_geometry", None)):
@@ -152,7 +217,13 @@ def explain_page(
     [(vectors, grid)] = encoder.encode_pages_with_geometry([image])
     query_vectors = encoder.encode_queries([query], show_progress=False)[0]
     heat = similarity_map(query_vectors, vectors, grid, image.size, reduce=reduce)
-    return heat, overlay_heat_map(image, heat)
+    overlay = overlay_heat_map(image, heat)
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(query_vectors, dtype=np.float32).T
+    score = float(sims.max(axis=0).sum()) / max(len(query_vectors), 1)
+    parts = [f'"{" ".join(query.split())}"', *([label] if label else []), f"score {score:.3f}"]
+    title = " · ".join(parts)
+    figure = draw_figure(overlay, DEFAULT_ALPHA, float(heat.min()), float(heat.max()), title=title)
+    return PageExplanation(heat, overlay, figure, score, title, reduce)
 
 
 def _matrix(vectors: Any, what: str) -> npt.NDArray[np.float32]:

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from sauerkraut_rag import load_encoder
+from sauerkraut_rag._map_figure import layout
 from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 from tests.factories.colbert import build_tiny_colbert
 from tests.factories.collfm2 import build_tiny_collfm2
@@ -276,10 +277,16 @@ def test_explain_writes_map_of_page_size(page_index: tuple[Path, Run], tmp_path:
     run = cli("explain", index_dir, "Bilanz", "--page", doc.id, "--out", out)
     assert run.returncode == 0, run.stderr
     assert str(out) in run.stdout
+    sizes = layout(doc.metadata["width"], doc.metadata["height"])
     with Image.open(out) as image:
         assert image.format == "PNG"
-        assert image.size == (doc.metadata["width"], doc.metadata["height"])
-        pixels = np.asarray(image.convert("RGB"))
+        # the page, with a title band above it and a colour bar on its right (issue 15)
+        assert image.size == (
+            doc.metadata["width"] + sizes["gap"] + sizes["bar"] + sizes["labels"],
+            doc.metadata["height"] + sizes["title"],
+        )
+        assert image.text["Title"].startswith('"Bilanz" · report.pdf, page 2 · score ')
+        pixels = np.asarray(image.convert("RGB"))[sizes["title"] :, : doc.metadata["width"]]
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10  # not uniform
     missing = cli("explain", index_dir, "Bilanz", "--page", "nope", "--out", out)
     assert_one_line_error(missing, "nope")

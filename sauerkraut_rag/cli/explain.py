@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from sauerkraut_rag._atomic import write_atomically
 from sauerkraut_rag.cli.reading import model_for, open_read_only
 from sauerkraut_rag.cli.settings import PAGES_FOLDER
 from sauerkraut_rag.errors import InvalidInputError, UnknownIdError
@@ -39,16 +38,25 @@ def run_explain(
     meta = docs[0].metadata
     image = _page_image(folder, page, meta)
     from sauerkraut_rag.encoders.loading import load_encoder
-    from sauerkraut_rag.similarity_maps import explain_page
+    from sauerkraut_rag.similarity_maps import explain_page_figure
 
     encoder = load_encoder(reference)
-    heat, overlay = explain_page(encoder, query, image, reduce=reduce)  # type: ignore[arg-type]
+    name = meta.get("file_name") or Path(str(meta.get("source", page))).name
+    explained = explain_page_figure(
+        encoder,  # type: ignore[arg-type]
+        query,
+        image,
+        label=f"{name}, page {meta.get('page', '?')}",
+        reduce=reduce,  # type: ignore[arg-type]
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(out_path, lambda stream: overlay.save(stream, format="PNG"))
+    explained.save(out_path)
+    heat, figure = explained.heat, explained.figure
     out.write(
-        f"Wrote {out_path} ({overlay.width}x{overlay.height}): {query!r} on "
-        f"{meta.get('source')} page {meta.get('page')}; patch scores "
-        f"{float(heat.min()):.3f} to {float(heat.max()):.3f} ({reduce} over query tokens).\n"
+        f"Wrote {out_path} ({figure.width}x{figure.height}): {query!r} on "
+        f"{meta.get('source')} page {meta.get('page')}, score {explained.score:.3f}; patch "
+        f"scores {float(heat.min()):.3f} to {float(heat.max()):.3f} ({reduce} over query "
+        "tokens), shown on the colour bar.\n"
     )
 
 
