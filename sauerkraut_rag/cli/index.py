@@ -29,6 +29,7 @@ from sauerkraut_rag.cli.settings import PAGES_FOLDER, IndexSettings
 from sauerkraut_rag.documents.chunking import chunk_text
 from sauerkraut_rag.documents.sources import check_page_options
 from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError, SauerkrautError
+from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.types import Metadata, MultiVector
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def run_index(
     index = _open_index(folder, settings.dim, pool_factor, exists=is_index(folder))
     try:
         if encoder is not None:
+            bind_encoder(index, encoder)  # records it (EncoderMismatchError on another model)
             settings.write(folder)
         with SourceManifest(folder) as manifest:
             worker = _Indexer(settings, index, manifest, folder / PAGES_FOLDER, dpi, err)
@@ -145,6 +147,7 @@ def _settings_for(reference: str, encoder: MultiVectorEncoder) -> IndexSettings:
         modality=encoder.modality,
         dim=encoder.dim,
         created_with=f"sauerkraut-rag {_version()}",
+        encoder=encoder.fingerprint,
     )
 
 
@@ -212,6 +215,7 @@ class _Indexer:
             from sauerkraut_rag.encoders.loading import load_encoder
 
             self.loaded = load_encoder(self.settings.model)
+            bind_encoder(self.index, self.loaded)  # the model may have changed on disk
         encoder = self.loaded
         if encoder.dim != self.settings.dim or encoder.modality != self.settings.modality:
             raise DimensionMismatchError(

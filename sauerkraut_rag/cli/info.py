@@ -17,6 +17,7 @@ def run_info(folder: Path, *, as_json: bool, out: TextIO) -> None:
     try:
         stats = index.stats()
         config = index.config
+        encoder = index.encoder_fingerprint
     finally:
         index.close()
     settings = IndexSettings.read(folder)
@@ -39,6 +40,7 @@ def run_info(folder: Path, *, as_json: bool, out: TextIO) -> None:
         "index_format_version": _index_format_version(folder),
         "settings_format_version": settings.format_version if settings else None,
         "strategy": config.strategy,
+        "encoder": None if encoder is None else encoder.to_dict(),
     }
     if as_json:
         out.write(json.dumps(facts, indent=2) + "\n")
@@ -53,6 +55,10 @@ def run_info(folder: Path, *, as_json: bool, out: TextIO) -> None:
         ("index", facts["index"]),
         ("model", model_line),
         ("documents", f"{facts['documents']:,} {unit} from {facts['files']:,} files"),
+        (
+            "encoder",
+            encoder.describe() if encoder else "unknown (indexed before encoder fingerprints)",
+        ),
         ("tokens", f"{facts['tokens']:,} stored (pool factor {facts['pool_factor']})"),
         ("size on disk", f"{_size(stats['disk_bytes'])} (page images {_size(image_bytes)})"),
         (

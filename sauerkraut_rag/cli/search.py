@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.reading import model_for, open_read_only
 from sauerkraut_rag.errors import InvalidInputError
+from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.types import Hit, Metadata
 
 _TEXT_WIDTH = 60
@@ -64,6 +65,7 @@ def run_search(
         from sauerkraut_rag.encoders.loading import load_encoder
 
         encoder = load_encoder(reference)
+        bind_encoder(index, encoder)  # EncoderMismatchError if --model is another encoder
         tokens = encoder.encode_queries([query], show_progress=False)[0]
         hits = index.search([tokens], k, filter=flt)[0] if len(index) else []
     finally:

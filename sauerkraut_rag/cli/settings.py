@@ -1,8 +1,10 @@
 """The command line's record of how an index folder was built: ``sauerkraut-rag.json``.
 
 It sits next to the index files and names the model (hub id, or absolute folder path), so
-``search`` and ``explain`` encode queries with the model that encoded the documents.  It is
-plain JSON, written atomically (temporary file, fsync, ``os.replace``).
+``search`` and ``explain`` encode queries with the model that encoded the documents, and
+keeps the model's :class:`~sauerkraut_rag.encoders.fingerprint.EncoderFingerprint` under
+``"encoder"`` (absent in folders indexed before fingerprints existed).  It is plain JSON,
+written atomically (temporary file, fsync, ``os.replace``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sauerkraut_rag._atomic import write_atomically
+from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
 from sauerkraut_rag.errors import IndexCorruptedError, IndexFormatError
 
 SETTINGS_FILE = "sauerkraut-rag.json"
@@ -32,6 +35,7 @@ class IndexSettings:
     dim: int
     created_with: str
     format_version: int = SETTINGS_VERSION
+    encoder: EncoderFingerprint | None = None
 
     @classmethod
     def read(cls, folder: Path) -> IndexSettings | None:
@@ -64,7 +68,9 @@ class IndexSettings:
                 f"supports ({SETTINGS_VERSION}). Upgrade sauerkraut-rag."
             )
         try:
+            encoder = data.get("encoder")
             return cls(
+                encoder=None if encoder is None else EncoderFingerprint.from_dict(encoder),
                 model=str(data["model"]),
                 family=str(data["family"]),
                 modality=str(data["modality"]),
@@ -79,7 +85,11 @@ class IndexSettings:
 
     def write(self, folder: Path) -> Path:
         """Write the settings into ``folder`` atomically; returns the file's path."""
-        text = json.dumps({"kind": _KIND, **asdict(self)}, indent=2, ensure_ascii=False)
+        data = {"kind": _KIND, **asdict(self)}
+        data["encoder"] = None if self.encoder is None else self.encoder.to_dict()
+        if data["encoder"] is None:
+            del data["encoder"]
+        text = json.dumps(data, indent=2, ensure_ascii=False)
         return write_atomically(
             folder / SETTINGS_FILE, lambda stream: stream.write((text + "\n").encode("utf-8"))
         )

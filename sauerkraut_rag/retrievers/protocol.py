@@ -50,6 +50,12 @@ class MultiVectorIndex(Protocol):
       with a ``filter`` it returns ``min(k, number of matching documents)`` hits;
       an empty index gives empty lists; ``k <= 0`` raises
       :class:`~sauerkraut_rag.errors.InvalidInputError`.
+
+    Optional: ``bind_encoder(fingerprint)`` (and ``encoder_fingerprint``) to record the
+    encoder that made the vectors and refuse another, via
+    :func:`sauerkraut_rag.retrievers.encoder_check.bind_fingerprint`; callers use
+    :func:`~sauerkraut_rag.retrievers.encoder_check.bind_encoder`, a no-op for backends
+    without it.
     """
 
     @property

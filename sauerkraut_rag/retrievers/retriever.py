@@ -17,6 +17,7 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
 )
 from sauerkraut_rag.retrievers._validation import check_ids, check_k, check_query_vectors
+from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.retrievers.maxsim import maxsim, topk_from_scores
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
@@ -32,7 +33,9 @@ class MultiVectorRetriever:
     ``encoder`` is a :class:`~sauerkraut_rag.encoders.base.MultiVectorEncoder` (any object
     with ``encode_queries``, ``encode_documents``, ``dim``, ``name`` and ``modality``);
     ``index`` is any :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`, such
-    as :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`.
+    as :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`.  An index that records
+    its encoder (``bind_encoder``) refuses a different one here, before any add or search,
+    with :class:`~sauerkraut_rag.errors.EncoderMismatchError`; an empty one records it.
 
     >>> retriever = MultiVectorRetriever(encoder, VoyagerIndex("my-index", dim=encoder.dim))
     ... # doctest: +SKIP
@@ -57,6 +60,7 @@ class MultiVectorRetriever:
                 f"Encoder {getattr(encoder, 'name', '?')!r} produces dim {encoder.dim}, but the "
                 f"index holds dim {index.dim}. Use an index built with this model."
             )
+        bind_encoder(index, encoder)  # EncoderMismatchError if the index holds other vectors
         self.encoder = encoder
         self.index = index
         self.batch_size = batch_size

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     DuplicateIdError,
@@ -44,6 +45,7 @@ from sauerkraut_rag.errors import (
     UnknownIdError,
 )
 from sauerkraut_rag.retrievers import _validation as check
+from sauerkraut_rag.retrievers.encoder_check import bind_fingerprint, fingerprint_from_json
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, StoredDocument
 from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import (
@@ -147,6 +149,9 @@ class VoyagerIndex:
             loaded = load_state(
                 conn, self._path, verify=verify, writable=not read_only, muvera_for=_muvera_for
             )
+            encoder = fingerprint_from_json(
+                sql.read_meta(conn).get("encoder"), where=f"the index at {self._path}"
+            )
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -154,6 +159,7 @@ class VoyagerIndex:
                 self._lock.release()
             raise
         self._conn = conn
+        self._encoder = encoder
         self._config: IndexConfig = loaded.config
         self._muvera = loaded.muvera
         self._snap: Snapshot = loaded.snapshot
@@ -244,6 +250,33 @@ class VoyagerIndex:
 
     def __len__(self) -> int:
         return self._snap.n_live
+
+    @property
+    def encoder_fingerprint(self) -> EncoderFingerprint | None:
+        """The encoder that made the stored vectors; ``None`` when unknown (not yet
+        recorded, or an index written before fingerprints existed)."""
+        return self._encoder
+
+    def bind_encoder(self, fingerprint: EncoderFingerprint) -> None:
+        """Refuse an encoder other than the one that made the stored vectors.
+
+        Raises :class:`~sauerkraut_rag.errors.EncoderMismatchError`; an empty writable
+        index without a record records ``fingerprint`` (with this index's pool factor).
+        See :mod:`sauerkraut_rag.retrievers.encoder_check`.
+        """
+        with self._mutex:
+            self._check_open()
+            record = bind_fingerprint(
+                self._encoder,
+                fingerprint.with_pooling(self._config.pool_factor),
+                where=f"the index at {self._path}",
+                empty=self._snap.n_live == 0,
+                writable=not self._read_only,
+            )
+            if record is not None:
+                with sql.transaction(self._conn):
+                    sql.set_meta(self._conn, {"encoder": record.to_dict()})
+                self._encoder = record
 
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and doc_id in self._snap.id_to_pos
