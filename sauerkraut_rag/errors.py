@@ -21,6 +21,22 @@ class InvalidInputTypeError(SauerkrautError, TypeError):
     """An argument or list item has the wrong type (e.g. ``None`` where a string is expected)."""
 
 
+class FilterError(InvalidInputError):
+    """A metadata filter is malformed: unknown operator, wrong value type, empty logic list.
+
+    The message names the offending part (e.g. ``filter["$or"][1]["year"]``) and lists
+    the supported operators (see :mod:`sauerkraut_rag.retrievers.filters`).
+    """
+
+
+class FilterTypeError(FilterError, InvalidInputTypeError):
+    """A metadata filter (or a part of it) has the wrong Python type, e.g. a string."""
+
+
+class UnsupportedFilterError(FilterError):
+    """A valid filter that this backend cannot evaluate (e.g. a callable on a server)."""
+
+
 class ImageLoadError(InvalidInputError):
     """An image (path, bytes or PIL object) could not be read or is too large."""
 

@@ -15,6 +15,7 @@ from sauerkraut_rag.errors import (
     InvalidInputTypeError,
 )
 from sauerkraut_rag.retrievers._arrays import as_multivector, check_finite_rows
+from sauerkraut_rag.retrievers.filters import FilterNode, parse_filter
 from sauerkraut_rag.types import Metadata
 
 
@@ -159,15 +160,9 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-def check_filter(filter: Any) -> Callable[[Metadata], bool] | dict[str, Any] | None:
-    """``None``, a dict of required key/value pairs, or a predicate on metadata."""
-    if filter is None or callable(filter):
+def check_filter(filter: Any) -> Callable[[Metadata], bool] | FilterNode | None:
+    """``None``, a callable ``metadata -> bool``, or a filter in the filter language,
+    returned parsed (:func:`~sauerkraut_rag.retrievers.filters.parse_filter`)."""
+    if filter is not None and callable(filter) and not isinstance(filter, dict):
         return filter
-    if isinstance(filter, dict):
-        if any(not isinstance(key, str) for key in filter):
-            raise InvalidInputTypeError("Expected string keys in the metadata filter dict.")
-        return filter
-    raise InvalidInputTypeError(
-        f"Expected filter to be a dict (key == value for every key) or a callable "
-        f"metadata -> bool, got {type(filter).__name__}."
-    )
+    return parse_filter(filter)

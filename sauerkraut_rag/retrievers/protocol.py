@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from sauerkraut_rag.retrievers.filters import FilterNode
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
 
 __all__ = ["MetadataFilter", "MultiVectorIndex", "StoredDocument"]
 
-MetadataFilter: TypeAlias = Metadata | Callable[[Metadata], bool]
-"""A pre-filter: a dict (every key must be present and equal) or a predicate on metadata."""
+MetadataFilter: TypeAlias = Metadata | FilterNode | Callable[[Metadata], bool]
+"""A pre-filter: a dict in the filter language (:mod:`sauerkraut_rag.retrievers.filters`:
+``{"lang": "de"}``, ``{"year": {"$gte": 2020}}``, ``{"$or": [...]}``), its parsed tree,
+or (``VoyagerIndex`` only) a predicate on the metadata."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,10 @@ class MultiVectorIndex(Protocol):
     * ``get`` returns documents in the requested order and skips unknown ids
       (LangChain ``get_by_ids`` semantics);
     * ``search`` returns, per query, up to ``k`` hits sorted by descending MaxSim score;
-      with a ``filter`` it returns ``min(k, number of matching documents)`` hits;
+      with a ``filter`` it returns ``min(k, number of matching documents)`` hits, with
+      exactly the semantics of :mod:`sauerkraut_rag.retrievers.filters` (a malformed
+      filter raises :class:`~sauerkraut_rag.errors.FilterError`, one the backend cannot
+      evaluate :class:`~sauerkraut_rag.errors.UnsupportedFilterError`);
       an empty index gives empty lists; ``k <= 0`` raises
       :class:`~sauerkraut_rag.errors.InvalidInputError`.
 

@@ -17,7 +17,7 @@ TEXT_MODEL = "VAGOsolutions/SauerkrautLM-Multi-ColBERT-15m"
 
 def test_readme_index_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Index and retriever\n") : text.index("## LangChain\n")]
+    section = text[text.index("## Index and retriever\n") : text.index("## Metadata filters\n")]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1
     folder = build_tiny_colbert(tmp_path / "tiny")

@@ -430,9 +430,10 @@ class VoyagerIndex:
     ) -> list[list[Hit]]:
         """Top-``k`` hits per query ``(n_query_tokens, dim)``, best MaxSim score first.
 
-        ``filter`` is a pre-filter: a dict (every key present and equal; unknown keys
-        match nothing) or a callable ``metadata -> bool``. ``min(k, matching documents)``
-        hits come back per query; an empty index gives empty lists.
+        ``filter`` is a pre-filter in the filter language (:mod:`~sauerkraut_rag.
+        retrievers.filters`: ``{"lang": "de"}``, ``{"year": {"$gte": 2020}}``, ...) or a
+        callable ``metadata -> bool``. ``min(k, matching documents)`` hits come back per
+        query; an empty index gives empty lists.
         """
         self._check_open()
         k = check.check_k(k)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag.retrievers.filters import matches
 from sauerkraut_rag.types import Metadata
 
 
@@ -193,15 +194,12 @@ def with_deleted(snap: Snapshot, positions: Sequence[int]) -> Snapshot:
 
 
 def filter_mask(snap: Snapshot, flt: Any) -> np.ndarray:
-    """Live documents matching ``flt`` (``None``, dict equality, or predicate)."""
+    """Live documents matching ``flt`` (``None``, a parsed filter tree, or a predicate),
+    evaluated in Python over the snapshot's metadata."""
     mask = snap.live.copy()
     if flt is None:
         return mask
     for pos in np.flatnonzero(mask):
         meta = snap.metadata[pos]
-        if isinstance(flt, dict):
-            ok = all(key in meta and meta[key] == value for key, value in flt.items())
-        else:
-            ok = bool(flt(dict(meta)))
-        mask[pos] = ok
+        mask[pos] = bool(flt(dict(meta))) if callable(flt) else matches(flt, meta)
     return mask
