@@ -1,17 +1,20 @@
 """Benchmark VoyagerIndex strategies against the exact full scan (and optionally PyLate).
 
-A synthetic, clustered corpus (documents of 60-140 tokens, dim 128, built from shared
-"concepts" grouped into topics, so nearest neighbours are meaningful) is written once;
-every configuration is then built and queried in its own subprocess (clean peak RSS).
+A synthetic, clustered corpus (``corpus_family.py``; by default its ``"base"`` member:
+documents of 60-140 tokens, dim 128, built from shared "concepts" grouped into topics, so
+nearest neighbours are meaningful; ``--corpus`` picks another member) is streamed to disk
+once; every configuration is then built and queried in its own subprocess (clean peak RSS).
 
 Reported per configuration: build time, time to add ``--add-more`` documents in 10
 adds, p50/p95 single-query latency (k=10), recall@10 against exact float32 MaxSim, the
-latency ratio to the exact full scan measured in the same run, on-disk and peak
-resident size.
+latency ratio to the exact full scan measured in the same run, on-disk and resident
+size (serving, peak, and peak anonymous memory: the peak without the memory-mapped corpus
+pages the worker reads while it builds).
 
     python benchmarks/index_strategies.py                 # 2,000 docs
     python benchmarks/index_strategies.py --docs 20000    # ~2M token vectors
     python benchmarks/index_strategies.py --configs exact,fde --queries 50
+    python benchmarks/index_strategies.py --docs 100000 --add-more 1000 --configs default
 
 PyLate's Voyager index (token HNSW + exact rerank through ``pylate.retrieve``) is
 measured when ``--pylate-python`` points at a Python with pylate and voyager 2.1
@@ -21,7 +24,6 @@ installed (PyLate 1.6 fails on voyager 2.2).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import resource
 import shutil
@@ -33,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from corpus_family import DIM, FAMILY, load_packed, load_ragged, make_corpus, write_corpus
 
-DIM = 128
-QUERY_TOKENS = 32
 K = 10
 
 BUILD_CONFIGS: dict[str, dict[str, Any]] = {
@@ -68,66 +69,19 @@ SEARCH_SETTINGS: dict[str, list[dict[str, Any]]] = {
 # ---------------------------------------------------------------------------- corpus
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def make_corpus(
-    n_docs: int, n_queries: int, seed: int = 0
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Clustered documents and queries: tokens are noisy copies of topic concepts."""
-    rng = np.random.default_rng(seed)
-    concepts = _normalise(rng.standard_normal((4096, DIM)))
-    n_topics = max(20, n_docs // 25)
-    topic_concepts = rng.integers(0, len(concepts), size=(n_topics, 48))
-    weights = 1.0 / np.arange(1, 49) ** 0.8
-    weights /= weights.sum()
-
-    def sample(topics: np.ndarray, n: int, noise: float, own: np.ndarray | None) -> np.ndarray:
-        picks = topics[(rng.random(n) > 0.7).astype(int)]
-        ids = topic_concepts[picks, rng.choice(48, size=n, p=weights)]
-        if own is not None:  # queries: half of the tokens restate the target document
-            reuse = rng.random(n) < 0.5
-            ids[reuse] = own[rng.integers(0, len(own), size=int(reuse.sum()))]
-        return _normalise(concepts[ids] + noise * rng.standard_normal((n, DIM)) / np.sqrt(DIM))
-
-    doc_topics = rng.integers(0, n_topics, size=(n_docs, 2))
-    doc_concepts: list[np.ndarray] = []
-    docs = []
-    for topics in doc_topics:
-        n = int(rng.integers(60, 141))
-        picks = topics[(rng.random(n) > 0.7).astype(int)]
-        ids = topic_concepts[picks, rng.choice(48, size=n, p=weights)]
-        doc_concepts.append(ids)
-        docs.append(_normalise(concepts[ids] + 0.7 * rng.standard_normal((n, DIM)) / np.sqrt(DIM)))
-    targets = rng.integers(0, n_docs, size=n_queries)
-    queries = [sample(doc_topics[t], QUERY_TOKENS, 0.9, doc_concepts[t]) for t in targets]
-    return docs, queries
-
-
-def save_ragged(path: Path, arrays: list[np.ndarray]) -> None:
-    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
-    np.cumsum([len(a) for a in arrays], out=offsets[1:])
-    np.save(path.with_suffix(".tokens.npy"), np.concatenate(arrays), allow_pickle=False)
-    np.save(path.with_suffix(".offsets.npy"), offsets, allow_pickle=False)
-
-
-def load_ragged(path: Path) -> list[np.ndarray]:
-    """Views into a memory-mapped file (the corpus is not copied into the worker)."""
-    tokens = np.load(path.with_suffix(".tokens.npy"), mmap_mode="r", allow_pickle=False)
-    offsets = np.load(path.with_suffix(".offsets.npy"), allow_pickle=False)
-    return [tokens[a:b] for a, b in itertools.pairwise(offsets.tolist())]
-
-
 def ground_truth(data: Path, n_total: int) -> np.ndarray:
-    """Exact float32 MaxSim top-10 ids per query over all documents."""
+    """Exact float32 MaxSim top-10 ids per query over all documents (memory-mapped corpus)."""
     from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores
 
-    tokens = np.load((data / "docs").with_suffix(".tokens.npy"), allow_pickle=False)
-    offsets = np.load((data / "docs").with_suffix(".offsets.npy"), allow_pickle=False)
+    tokens, offsets = load_packed(data / "docs")
     queries = load_ragged(data / "queries")
-    scores = maxsim_packed(queries, tokens, offsets[: n_total + 1])
-    return topk_from_scores(scores, K)[0]
+    blocks = []
+    for lo in range(0, n_total, 10_000):  # bounded float32 conversions of the memmap
+        hi = min(lo + 10_000, n_total)
+        part = offsets[lo : hi + 1]
+        chunk = np.asarray(tokens[part[0] : part[-1]], dtype=np.float32)
+        blocks.append(maxsim_packed(queries, chunk, part - part[0], check_finite=False))
+    return topk_from_scores(np.concatenate(blocks, axis=1), K)[0]
 
 
 # ---------------------------------------------------------------------------- workers
@@ -137,12 +91,20 @@ def _disk_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
-def _rss_mb() -> float:
-    """Current resident set size (VmRSS)."""
+def _rss_mb(field: str = "VmRSS") -> float:
+    """Current resident set size (``VmRSS``), or ``RssAnon`` (without mapped files)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+_PEAK_ANON = [0.0]
+"""Highest ``RssAnon`` seen between adds: the peak without the memory-mapped corpus pages."""
+
+
+def _note_anon() -> None:
+    _PEAK_ANON[0] = max(_PEAK_ANON[0], _rss_mb("RssAnon"))
 
 
 def _latencies(search: Any, queries: list[np.ndarray]) -> tuple[list[list[int]], np.ndarray]:
@@ -167,7 +129,9 @@ def _timed_adds(
     for lo in range(0, n_docs, 500):
         hi = min(lo + 500, n_docs)
         add([str(i) for i in range(lo, hi)], docs[lo:hi])
+        _note_anon()
     finish()
+    _note_anon()
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     step = max(1, n_more // 10)
@@ -244,6 +208,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         result = run_ours(args.worker, Path(args.data), args.docs, args.add_more, workdir)
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_anon_mb"] = _PEAK_ANON[0]
     print(json.dumps(result))
 
 
@@ -255,7 +220,7 @@ def threshold_sweep(sizes: list[int], n_queries: int) -> None:
     """
     from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 
-    docs, queries = make_corpus(max(sizes), n_queries)
+    docs, queries = make_corpus(FAMILY["base"], max(sizes), n_queries)
     print(f"{'docs':>6} {'exact p50 ms':>12} {'approx p50 ms':>13} {'approx/exact':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -303,6 +268,7 @@ def main() -> None:
     parser.add_argument("--add-more", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--configs", default="exact,exact-f32,default,fde-f32,fde-2560,tokens")
+    parser.add_argument("--corpus", default="base", choices=sorted(FAMILY))
     parser.add_argument("--pylate-python", default=None)
     parser.add_argument(
         "--sweep", default=None, help="comma-separated corpus sizes: exact vs approximate only"
@@ -323,15 +289,13 @@ def main() -> None:
         data = tmp / "data"
         data.mkdir()
         t0 = time.perf_counter()
-        docs, queries = make_corpus(args.docs + args.add_more, args.queries)
-        save_ragged(data / "docs", docs)
-        save_ragged(data / "queries", queries)
-        n_tokens = sum(len(d) for d in docs)
-        del docs
+        spec = FAMILY[args.corpus]
+        n_tokens = write_corpus(data, spec, args.docs + args.add_more, args.queries)
         truth = ground_truth(data, args.docs + args.add_more)
         print(
-            f"corpus: {args.docs} + {args.add_more} docs, {n_tokens} token vectors, "
-            f"{args.queries} queries x {QUERY_TOKENS} tokens ({time.perf_counter() - t0:.0f} s)"
+            f"corpus {args.corpus!r} ({spec.describe()}): {args.docs} + {args.add_more} docs, "
+            f"{n_tokens} token vectors, {args.queries} queries of {spec.query_tokens} tokens "
+            f"({time.perf_counter() - t0:.0f} s)"
         )
         names = [c for c in args.configs.split(",") if c]
         if args.pylate_python:
@@ -356,9 +320,9 @@ def report(results: dict[str, dict[str, Any]], truth: np.ndarray) -> None:
     exact_p50 = results["exact"]["searches"][0]["p50"] if "exact" in results else float("nan")
     print(
         "| config | search setting | build s | +add s | p50 ms | p95 ms | recall@10 "
-        "| p50 / exact | disk MB | serve RSS MB | peak RSS MB |"
+        "| p50 / exact | disk MB | serve RSS MB | peak RSS MB | peak anon MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, res in results.items():
         for row in res["searches"]:
             setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items()) or "-"
@@ -367,6 +331,7 @@ def report(results: dict[str, dict[str, Any]], truth: np.ndarray) -> None:
                 f"{row['p50']:.1f}", f"{row['p95']:.1f}", f"{_recall(row['found'], truth):.3f}",
                 f"{row['p50'] / exact_p50:.2f}", f"{res['disk_mb']:.1f}",
                 f"{res['serve_rss_mb']:.0f}", f"{res['max_rss_mb']:.0f}",
+                f"{res.get('peak_anon_mb', float('nan')):.0f}",
             ]  # fmt: skip
             print("| " + " | ".join(cells) + " |")
     if "pylate" not in results:
