@@ -5,6 +5,12 @@ graph file is saved atomically under a fresh name and recorded in SQLite with it
 SHA-256, the epoch, and the ``next_row``/``generation`` it reflects. On open, a
 missing, stale or damaged file is rebuilt; an intact one is caught up by inserting the
 documents added and marking the ones deleted since it was saved.
+
+Determinism: Voyager inserts a batch on one thread per core, and the graph then depends
+on the order in which the threads happened to insert. Graphs built or caught up on open
+are therefore inserted on one thread (``threads=1``), in row order, from a fixed seed:
+every process that opens the same saved index builds the same graph, whatever its
+thread count. Writes of an open index insert in parallel; their graph is what gets saved.
 """
 
 from __future__ import annotations
@@ -110,19 +116,22 @@ def insert(
     config: IndexConfig,
     muvera: Any,
     lock: RWLock | None,
+    *,
+    threads: int = -1,
 ) -> int:
     """Insert the documents at ``positions``; returns the number of labels added.
 
     With a ``lock``, each batch is inserted under its write side, so concurrent searches
-    (which query under the read side) interleave with a long insert.
+    (which query under the read side) interleave with a long insert. ``threads=1``
+    inserts in order (a deterministic graph); ``-1`` uses one thread per core.
     """
     added = 0
     for vectors, labels in _batches(snap, np.asarray(positions, dtype=np.int64), config, muvera):
         if lock is None:
-            hnsw.add_items(vectors, ids=labels)
+            hnsw.add_items(vectors, ids=labels, num_threads=threads)
         else:
             with lock.write():
-                hnsw.add_items(vectors, ids=labels)
+                hnsw.add_items(vectors, ids=labels, num_threads=threads)
         added += len(labels)
     return added
 
@@ -142,15 +151,15 @@ def _mark(hnsw: voyager.Index, labels: np.ndarray) -> None:
             hnsw.mark_deleted(int(label))
 
 
-def build(snap: Snapshot, config: IndexConfig, muvera: Any) -> voyager.Index:
-    """A fresh graph holding every live document of ``snap``."""
+def build(snap: Snapshot, config: IndexConfig, muvera: Any, *, threads: int = -1) -> voyager.Index:
+    """A fresh graph holding every live document of ``snap`` (``threads``: see insert)."""
     hnsw = new_hnsw(config)
     live = np.flatnonzero(snap.live)
     if live.size:
         logger.info(
             "building the HNSW graph for %d documents (%s strategy)", live.size, config.strategy
         )
-        insert(hnsw, snap, live, config, muvera, None)
+        insert(hnsw, snap, live, config, muvera, None, threads=threads)
     return hnsw
 
 

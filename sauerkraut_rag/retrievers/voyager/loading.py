@@ -294,7 +294,7 @@ def _attach_hnsw(
     if graph is None:
         if snap.n_live:
             logger.warning("rebuilding the HNSW graph of %s from the stored vectors", path)
-        graph = hnsw_ops.build(snap, config, muvera)
+        graph = hnsw_ops.build(snap, config, muvera, threads=1)  # deterministic
         return snap.replace(hnsw=graph, hnsw_complete=True), bool(
             snap.n_live
         ) or hnsw_meta is not None
@@ -307,7 +307,7 @@ def _attach_hnsw(
         )
     ]
     if new.size:
-        hnsw_ops.insert(graph, snap, new, config, muvera, None)
+        hnsw_ops.insert(graph, snap, new, config, muvera, None, threads=1)  # deterministic
     if gone:
         positions = snap.positions_of_rows(np.asarray(gone, dtype=np.int64))
         hnsw_ops.mark_deleted(

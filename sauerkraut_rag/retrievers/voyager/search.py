@@ -88,7 +88,12 @@ def _ranked(positions: np.ndarray, scores: np.ndarray) -> list[Ranked]:
 
 
 def rerank(snap: Snapshot, query: np.ndarray, positions: np.ndarray, k: int) -> Ranked:
-    """Exact top-``k`` of one query among the documents at ``positions``."""
+    """Exact top-``k`` of one query among the documents at ``positions``.
+
+    Positions are scored in ascending order, so equal scores go to the lower position,
+    as in the exact path, whatever order the candidate source produced.
+    """
+    positions = np.sort(positions)
     tokens, offsets = snap.gather(positions)
     scores = maxsim_packed([query], tokens, offsets, check_finite=False)
     idx, vals = topk_from_scores(scores, k)
