@@ -90,3 +90,32 @@ class IndexFormatError(IndexStoreError):
 
 class EncoderMismatchError(IndexStoreError):
     """The encoder differs from the one whose vectors the index holds (model, dim, processing)."""
+
+
+class IndexConnectionError(IndexStoreError, ConnectionError):
+    """A remote index (e.g. a Qdrant server) could not be reached or refused the request."""
+
+
+class IndexAuthenticationError(IndexConnectionError):
+    """A remote index refused the credentials (a missing or wrong API key)."""
+
+
+class IndexSchemaError(IndexStoreError):
+    """An existing collection or index was built with other settings than the ones asked for."""
+
+
+class DocumentTooLargeError(InvalidInputError):
+    """A document exceeds a per-document limit of the index backend (tokens or bytes)."""
+
+
+class UnsupportedFilterError(InvalidInputError):
+    """A filter cannot be evaluated by this backend (e.g. a Python callable on a server)."""
+
+
+class PartialWriteError(IndexStoreError):
+    """A batched write failed part-way; ``written_ids`` were stored, ``unwritten_ids`` not."""
+
+    def __init__(self, message: str, *, written_ids: list[str], unwritten_ids: list[str]) -> None:
+        super().__init__(message)
+        self.written_ids = written_ids
+        self.unwritten_ids = unwritten_ids

@@ -166,3 +166,23 @@ def check_filter(filter: Any) -> Callable[[Metadata], bool] | FilterNode | None:
     if filter is not None and callable(filter) and not isinstance(filter, dict):
         return filter
     return parse_filter(filter)
+
+
+def check_page_size(limit: Any) -> int:
+    """``list_ids`` page size: a positive int."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
+        raise InvalidInputTypeError(
+            f"Expected limit to be a positive int, got {type(limit).__name__}."
+        )
+    if limit <= 0:
+        raise InvalidInputError(f"Expected limit >= 1, got {limit}. Ask for at least one id.")
+    return int(limit)
+
+
+def check_cursor(cursor: Any) -> str | None:
+    """``list_ids`` cursor: ``None`` or the ``next_cursor`` string of an earlier page."""
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise InvalidInputTypeError(
+            f"Expected cursor to be None or the next_cursor of an earlier page, got {cursor!r}."
+        )
+    return cursor

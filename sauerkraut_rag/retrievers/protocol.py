@@ -1,9 +1,11 @@
 """The small multi-vector index protocol that retrievers and framework adapters depend on.
 
 Anything that implements :class:`MultiVectorIndex` (the local
-:class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`, later a Qdrant multivector
-backend) can be plugged into :class:`~sauerkraut_rag.retrievers.retriever.MultiVectorRetriever`
-and the LangChain / LlamaIndex adapters without touching them.
+:class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex`, the Qdrant multivector
+backend :class:`~sauerkraut_rag.retrievers.qdrant.index.QdrantIndex`) can be plugged into
+:class:`~sauerkraut_rag.retrievers.retriever.MultiVectorRetriever` and the LangChain /
+LlamaIndex adapters without touching them. :mod:`sauerkraut_rag.retrievers.conformance`
+is the test suite that checks an implementation keeps these semantics.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol, TypeAlias, runtime_checkable
 from sauerkraut_rag.retrievers.filters import FilterNode
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
 
-__all__ = ["MetadataFilter", "MultiVectorIndex", "StoredDocument"]
+__all__ = ["IdPage", "MetadataFilter", "MultiVectorIndex", "StoredDocument"]
 
 MetadataFilter: TypeAlias = Metadata | FilterNode | Callable[[Metadata], bool]
 """A pre-filter: a dict in the filter language (:mod:`sauerkraut_rag.retrievers.filters`:
@@ -37,6 +39,18 @@ class StoredDocument:
     multivector: MultiVector | None = None
 
 
+@dataclass(frozen=True)
+class IdPage:
+    """One page of stored ids from :meth:`MultiVectorIndex.list_ids`.
+
+    ``next_cursor`` is an opaque string to pass back for the following page, ``None``
+    after the last page.
+    """
+
+    ids: list[str]
+    next_cursor: str | None = None
+
+
 @runtime_checkable
 class MultiVectorIndex(Protocol):
     """A store of string-keyed multi-vectors searchable by MaxSim.
@@ -49,6 +63,8 @@ class MultiVectorIndex(Protocol):
     * ``delete`` ignores unknown ids and returns how many documents it removed;
     * ``get`` returns documents in the requested order and skips unknown ids
       (LangChain ``get_by_ids`` semantics);
+    * ``list_ids`` pages through every stored id exactly once, in a stable order; ids
+      added while paging may or may not appear, deleted ones may still appear;
     * ``search`` returns, per query, up to ``k`` hits sorted by descending MaxSim score;
       with a ``filter`` it returns ``min(k, number of matching documents)`` hits, with
       exactly the semantics of :mod:`sauerkraut_rag.retrievers.filters` (a malformed
@@ -95,6 +111,10 @@ class MultiVectorIndex(Protocol):
 
     def get(self, ids: Sequence[str]) -> list[StoredDocument]:
         """Stored documents for ``ids`` in the requested order; unknown ids are skipped."""
+        ...
+
+    def list_ids(self, limit: int = 1000, cursor: str | None = None) -> IdPage:
+        """Up to ``limit`` stored ids after ``cursor`` (``None``: from the start)."""
         ...
 
     def search(

@@ -46,7 +46,7 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers import _validation as check
 from sauerkraut_rag.retrievers.encoder_check import bind_fingerprint, fingerprint_from_json
-from sauerkraut_rag.retrievers.protocol import MetadataFilter, StoredDocument
+from sauerkraut_rag.retrievers.protocol import IdPage, MetadataFilter, StoredDocument
 from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import (
     TUNABLE_FIELDS,
@@ -421,6 +421,25 @@ class VoyagerIndex:
             ]
         raise IndexStoreError("The index changed during get(); retry.")
 
+    def list_ids(self, limit: int = 1000, cursor: str | None = None) -> IdPage:
+        """Up to ``limit`` live ids in insertion order, after ``cursor`` (see ``IdPage``).
+
+        The cursor is the storage row of the last id returned, so paging stays correct
+        while documents are added, deleted or compacted in between.
+        """
+        self._check_open()
+        limit = check.check_page_size(limit)
+        after = _row_cursor(check.check_cursor(cursor))
+        snap = self._snap
+        start = int(np.searchsorted(snap.rows, after, side="right"))
+        live = np.flatnonzero(snap.live[start:])[: limit + 1] + start
+        page = live[:limit]
+        more = len(live) > limit
+        return IdPage(
+            ids=[snap.ids[p] for p in page],
+            next_cursor=str(int(snap.rows[page[-1]])) if more else None,
+        )
+
     def search(
         self,
         queries: Sequence[MultiVector],
@@ -479,6 +498,18 @@ class VoyagerIndex:
                 f"The index at {self._path} was opened read_only=True; open it without "
                 "read_only to change it."
             )
+
+
+def _row_cursor(cursor: str | None) -> int:
+    """The storage row a ``list_ids`` cursor names (``-1`` before the first)."""
+    if cursor is None:
+        return -1
+    if not cursor.isdigit():
+        raise InvalidInputError(
+            f"Expected a cursor returned by VoyagerIndex.list_ids, got {cursor!r}. "
+            "Start with cursor=None and pass each page's next_cursor."
+        )
+    return int(cursor)
 
 
 def _muvera_for(config: IndexConfig) -> Any:
