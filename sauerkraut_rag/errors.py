@@ -108,10 +108,6 @@ class DocumentTooLargeError(InvalidInputError):
     """A document exceeds a per-document limit of the index backend (tokens or bytes)."""
 
 
-class UnsupportedFilterError(InvalidInputError):
-    """A filter cannot be evaluated by this backend (e.g. a Python callable on a server)."""
-
-
 class PartialWriteError(IndexStoreError):
     """A batched write failed part-way; ``written_ids`` were stored, ``unwritten_ids`` not."""
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import textwrap
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["equivalent_filter"]
+from sauerkraut_rag.errors import UnsupportedFilterError
+from sauerkraut_rag.retrievers.filters import parse_filter
+
+__all__ = ["callable_error", "equivalent_filter"]
 
 _OPS = {
     ast.Eq: "$eq",
@@ -32,6 +36,20 @@ class _Unsupported(Exception):
     """The expression has no filter-language equivalent."""
 
 
+def callable_error(func: Callable[..., Any]) -> UnsupportedFilterError:
+    """The error for a Python callable filter, with the equivalent filter when readable."""
+    equivalent = equivalent_filter(func)
+    hint = (
+        f"The equivalent filter is {json.dumps(equivalent, ensure_ascii=False)}: pass that."
+        if equivalent is not None
+        else 'Write it in the filter language, e.g. {"lang": "de", "year": {"$gte": 2020}}.'
+    )
+    return UnsupportedFilterError(
+        "A Python callable filter cannot run on a Qdrant server: QdrantIndex evaluates "
+        f"filters inside Qdrant, next to the data. {hint}"
+    )
+
+
 def equivalent_filter(func: Callable[..., Any]) -> dict[str, Any] | None:
     """The filter dict equivalent to ``func(metadata)``, or ``None`` when not readable."""
     try:
@@ -43,9 +61,11 @@ def equivalent_filter(func: Callable[..., Any]) -> dict[str, Any] | None:
         return None
     expr, arg = body
     try:
-        return _translate(expr, arg)
-    except (_Unsupported, ValueError, SyntaxError):
+        found = _translate(expr, arg)
+        parse_filter(found)  # only hint at what the language accepts
+    except (_Unsupported, ValueError, SyntaxError, TypeError):
         return None
+    return found
 
 
 def _body(source: str, name: str) -> tuple[ast.expr, str] | None:

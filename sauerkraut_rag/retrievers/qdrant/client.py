@@ -249,13 +249,16 @@ class ClientEngine:
         with translate_errors(self.location):
             return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def scroll(self, limit: int, offset: str | None) -> tuple[list[StoredPoint], str | None]:
+    def scroll(
+        self, limit: int, offset: str | None, *, flt: Any = None, with_metadata: bool = False
+    ) -> tuple[list[StoredPoint], str | None]:
         with translate_errors(self.location):
             records, following = self.client.scroll(
                 self.collection,
+                scroll_filter=flt,
                 limit=limit,
                 offset=offset,
-                with_payload=["doc_id"],
+                with_payload=["doc_id", "metadata"] if with_metadata else ["doc_id"],
                 with_vectors=False,
             )
         return [_stored(r) for r in records], None if following is None else str(following)

@@ -167,9 +167,15 @@ class EdgeEngine:
         request = self.edge.CountRequest(exact=True, filter=to_edge_filter(self.edge, flt))
         return int(self._call(self.shard.count, request))
 
-    def scroll(self, limit: int, offset: str | None) -> tuple[list[StoredPoint], str | None]:
+    def scroll(
+        self, limit: int, offset: str | None, *, flt: Any = None, with_metadata: bool = False
+    ) -> tuple[list[StoredPoint], str | None]:
         request = self.edge.ScrollRequest(
-            offset=offset, limit=limit, with_payload=["doc_id"], with_vector=False
+            offset=offset,
+            limit=limit,
+            filter=to_edge_filter(self.edge, flt),
+            with_payload=["doc_id", "metadata"] if with_metadata else ["doc_id"],
+            with_vector=False,
         )
         records, following = self._call(self.shard.scroll, request)
         return [_stored(r) for r in records], None if following is None else str(following)

@@ -92,8 +92,11 @@ class Engine(Protocol):
         """Exact number of points matching ``flt`` (``None``: all)."""
         ...
 
-    def scroll(self, limit: int, offset: str | None) -> tuple[list[StoredPoint], str | None]:
-        """Up to ``limit`` points in id order from ``offset``; and the next offset."""
+    def scroll(
+        self, limit: int, offset: str | None, *, flt: Any = None, with_metadata: bool = False
+    ) -> tuple[list[StoredPoint], str | None]:
+        """Up to ``limit`` points matching ``flt`` in id order from ``offset`` (payload:
+        ``doc_id``, and ``metadata`` if asked), and the next offset (``None``: done)."""
         ...
 
     def query(self, specs: list[QuerySpec]) -> list[list[StoredPoint]]:

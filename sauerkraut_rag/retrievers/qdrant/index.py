@@ -33,10 +33,10 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers import _validation as check
 from sauerkraut_rag.retrievers.protocol import IdPage, MetadataFilter, StoredDocument
+from sauerkraut_rag.retrievers.qdrant.callables import callable_error
 from sauerkraut_rag.retrievers.qdrant.collection import open_engine, prepare
 from sauerkraut_rag.retrievers.qdrant.config import TUNABLE_FIELDS, QdrantConfig
 from sauerkraut_rag.retrievers.qdrant.engine import Engine
-from sauerkraut_rag.retrievers.qdrant.filters import compile_filter
 from sauerkraut_rag.retrievers.qdrant.points import (
     StoredPoint,
     find_points,
@@ -44,6 +44,7 @@ from sauerkraut_rag.retrievers.qdrant.points import (
     stored_vectors,
 )
 from sauerkraut_rag.retrievers.qdrant.record import RecordMixin
+from sauerkraut_rag.retrievers.qdrant.residual import resolve_filter
 from sauerkraut_rag.retrievers.qdrant.search import search_points
 from sauerkraut_rag.retrievers.qdrant.writes import build_points, send
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
@@ -193,9 +194,14 @@ class QdrantIndex(RecordMixin):
 
     def count(self, filter: MetadataFilter | None = None) -> int:
         """Number of stored documents matching ``filter`` (all without one)."""
-        flt = compile_filter(check.check_filter(filter))
         with self._guard():
-            return self._engine.count(flt)
+            return self._engine.count(self._filter(filter))
+
+    def _filter(self, filter: Any) -> Any:
+        node = check.check_filter(filter)
+        if callable(node):
+            raise callable_error(node)
+        return resolve_filter(self._engine, node)
 
     def stats(self) -> dict[str, Any]:
         """Counts and collection facts (engine, shards, replication, status)."""
@@ -376,11 +382,14 @@ class QdrantIndex(RecordMixin):
         :class:`~sauerkraut_rag.errors.UnsupportedFilterError` naming the equivalent filter.
         """
         k = check.check_k(k)
-        flt = compile_filter(check.check_filter(filter))
+        node = check.check_filter(filter)
+        if callable(node):
+            raise callable_error(node)
         arrays = check.check_query_vectors(queries, dim=self._config.dim)
         if not arrays:
             return []
         with self._guard():
+            flt = resolve_filter(self._engine, node)
             found = search_points(self._engine, self._config, self._muvera, arrays, k, flt)
         return [
             [

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from sauerkraut_rag.retrievers.qdrant.config import METADATA_KEY
+from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
+from sauerkraut_rag.retrievers.encoder_check import bind_fingerprint, fingerprint_from_json
+from sauerkraut_rag.retrievers.qdrant.config import METADATA_KEY, QdrantConfig
 from sauerkraut_rag.retrievers.qdrant.engine import Engine
 
 __all__ = ["RecordMixin"]
@@ -22,9 +24,41 @@ class RecordMixin:
 
     _engine: Engine
     _record: dict[str, Any]
+    _config: QdrantConfig
+    _collection: str
 
     def _guard(self) -> contextlib.AbstractContextManager[None]:  # provided by QdrantIndex
         raise NotImplementedError
+
+    def _where(self) -> str:
+        return f"the collection {self._collection!r} at {self._engine.location}"
+
+    @property
+    def encoder_fingerprint(self) -> EncoderFingerprint | None:
+        """The encoder that made the stored vectors; ``None`` when not recorded yet."""
+        return fingerprint_from_json(self._record.get("encoder"), where=self._where())
+
+    def bind_encoder(self, fingerprint: EncoderFingerprint) -> None:
+        """Refuse an encoder other than the one that made the stored vectors.
+
+        Raises :class:`~sauerkraut_rag.errors.EncoderMismatchError`; an empty collection
+        without a record records ``fingerprint`` (with its pool factor). The record is
+        re-read first, so a fingerprint recorded by another client counts. See
+        :mod:`sauerkraut_rag.retrievers.encoder_check`.
+        """
+        with self._guard():
+            info = self._engine.read_collection()
+            if info is not None and isinstance(info.metadata.get(METADATA_KEY), dict):
+                self._record = info.metadata[METADATA_KEY]
+            record = bind_fingerprint(
+                self.encoder_fingerprint,
+                fingerprint.with_pooling(self._config.pool_factor),
+                where=self._where(),
+                empty=self._engine.count(None) == 0,
+                writable=True,
+            )
+            if record is not None:
+                self._store_record({**self._record, "encoder": record.to_dict()})
 
     def _store_record(self, record: dict[str, Any]) -> None:
         with self._guard():
