@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import voyager
 
-from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores
+from sauerkraut_rag.retrievers._half import half_gemm_supported
+from sauerkraut_rag.retrievers.maxsim import PackedStore, maxsim_topk_packed, maxsim_topk_stores
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.hnsw import fde_for_hnsw
 from sauerkraut_rag.retrievers.voyager.locks import RWLock
@@ -64,19 +65,25 @@ def exact_topk(snap: Snapshot, queries: list[np.ndarray], k: int, mask: np.ndarr
     selected = np.flatnonzero(mask)
     if selected.size < _GATHER_FRACTION * snap.n_docs:
         tokens, offsets = snap.gather(selected)
-        scores = maxsim_packed(queries, tokens, offsets, check_finite=False)
-        idx, vals = topk_from_scores(scores, k)
+        norms = snap.gather_norms(selected) if tokens.dtype == np.float16 else None
+        idx, vals = maxsim_topk_packed(queries, tokens, offsets, k, norms=norms, check_finite=False)
         return _ranked(selected[idx], vals)
-    blocks = []
-    cache = snap.next_token * queries[0].shape[1] * 4 <= EXACT_CACHE_BYTES
+    stores = []
+    cache = _use_float32_cache(snap, queries[0].shape[1])
     for seg, lo, hi in snap.segment_bounds():
         offsets = np.append(snap.starts[lo:hi], seg.stop) - seg.start
         tokens = seg.as_float32() if cache else seg.array
-        blocks.append(maxsim_packed(queries, tokens, offsets, check_finite=False))
-    scores = np.concatenate(blocks, axis=1)
-    scores[:, ~mask] = -np.inf
-    idx, vals = topk_from_scores(scores, k)
+        norms = seg.token_norms() if tokens.dtype == np.float16 else None
+        stores.append(PackedStore(tokens, offsets, norms))
+    idx, vals = maxsim_topk_stores(queries, stores, k, mask=mask, check_finite=False)
     return _ranked(idx, vals)
+
+
+def _use_float32_cache(snap: Snapshot, dim: int) -> bool:
+    """Small float16 indexes keep float32 copies where the float16 GEMM is not native."""
+    if snap.segments and snap.segments[0].array.dtype == np.float16 and half_gemm_supported(dim):
+        return False  # the float16 GEMM is faster than a float32 copy
+    return snap.next_token * dim * 4 <= EXACT_CACHE_BYTES
 
 
 def _ranked(positions: np.ndarray, scores: np.ndarray) -> list[Ranked]:
@@ -95,8 +102,8 @@ def rerank(snap: Snapshot, query: np.ndarray, positions: np.ndarray, k: int) -> 
     """
     positions = np.sort(positions)
     tokens, offsets = snap.gather(positions)
-    scores = maxsim_packed([query], tokens, offsets, check_finite=False)
-    idx, vals = topk_from_scores(scores, k)
+    norms = snap.gather_norms(positions) if tokens.dtype == np.float16 else None
+    idx, vals = maxsim_topk_packed([query], tokens, offsets, k, norms=norms, check_finite=False)
     return _ranked(positions[idx], vals)[0]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sauerkraut_rag.retrievers.filters import matches
+from sauerkraut_rag.retrievers.maxsim import token_norms
 from sauerkraut_rag.types import Metadata
 
 
@@ -42,6 +43,18 @@ class Segment:
             cached = np.ascontiguousarray(self.array, dtype=np.float32)
             cached.flags.writeable = False
             self._cache["float32"] = cached
+        return cached
+
+    def token_norms(self) -> np.ndarray:
+        """L2 norm of every stored vector, float32 (computed once, then cached).
+
+        The float16 fast path of the scorer bounds its error with them.
+        """
+        cached = self._cache.get("norms")
+        if cached is None:
+            cached = token_norms(self.array)
+            cached.flags.writeable = False
+            self._cache["norms"] = cached
         return cached
 
 
@@ -98,6 +111,16 @@ class Snapshot:
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum([len(p) for p in parts], out=offsets[1:])
         return np.concatenate(parts, axis=0), offsets
+
+    def gather_norms(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Token norms (:meth:`Segment.token_norms`) aligned with :meth:`gather`'s tokens."""
+        seg_starts = [s.start for s in self.segments]
+        parts = []
+        for p in positions:
+            start, length = int(self.starts[p]), int(self.lengths[p])
+            seg = self.segments[int(np.searchsorted(seg_starts, start, side="right")) - 1]
+            parts.append(seg.token_norms()[start - seg.start : start - seg.start + length])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def positions_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """Positions of document rows; ``-1`` where the row is not in this snapshot."""
