@@ -66,6 +66,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
     include_image_base64: bool = Field(default=False, description="Add base64 page images.")
     filter: Any = Field(default=None, description="Metadata pre-filter (dict or predicate).")
     _handle: IndexHandle | None = PrivateAttr(default=None)
+    _pages_dir: Path | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -78,12 +79,15 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         read_only: bool = False,
         load_kwargs: dict[str, Any] | None = None,
         index_options: dict[str, Any] | None = None,
+        pages_dir: str | Path | None = None,
         **kwargs: Any,
     ) -> None:
         """``model``: page encoder, hub id or folder; ``index``: index, folder or None (temp).
 
         A folder is opened (``read_only`` for search-only use) or created with
-        ``index_options``; :meth:`close` releases it.
+        ``index_options``; :meth:`close` releases it. ``pages_dir``: where rendered page
+        images are saved (default ``<index folder>/pages``); required for an index without
+        a folder, such as a ``QdrantIndex``: pick a place every reader can reach.
         """
         encoder = resolve_encoder(model, modality="image", role="model", load_kwargs=load_kwargs)
         k = check_positive_int(k, name="k")
@@ -103,6 +107,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
             handle.close()  # do not keep the folder's writer lock on a failed construction
             raise
         self._handle = handle
+        self._pages_dir = None if pages_dir is None else Path(pages_dir)
 
     @property
     def encoder(self) -> MultiVectorEncoder:
@@ -117,7 +122,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         sources: Any,
         model: MultiVectorEncoder | str | Path,
         *,
-        index_path: str | Path | None = None,
+        index_path: str | Path | MultiVectorIndex | None = None,
         dpi: int = 144,
         k: int = 4,
         index_options: dict[str, Any] | None = None,
@@ -127,13 +132,15 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         page_text: Callable[[Page], str | None] | None = None,
         show_progress: bool | None = None,
         load_kwargs: dict[str, Any] | None = None,
+        pages_dir: str | Path | None = None,
         **page_options: Any,
     ) -> Self:
         """Render and index ``sources`` (PDFs, images, folders, bytes) into ``index_path``.
 
-        ``index_path=None`` uses a temporary folder deleted with the retriever.  Pages
-        stream through the model ``batch_size`` at a time; page images are written to
-        ``index_path / "pages"``.  ``page_options`` go to :func:`sauerkraut_rag.documents.pages.
+        ``index_path``: a folder, an index object (e.g. a ``QdrantIndex``) or ``None`` (a
+        temporary folder deleted with the retriever).  Pages stream through the model
+        ``batch_size`` at a time; page images are written to ``pages_dir`` (default
+        ``index_path / "pages"``).  ``page_options`` go to :func:`sauerkraut_rag.documents.pages.
         iter_pages` (``max_pixels``, ``recursive``, ``password``, ``on_error``).
         """
         retriever = cls(
@@ -143,6 +150,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
             include_image_base64=include_image_base64,
             load_kwargs=load_kwargs,
             index_options=index_options,
+            pages_dir=pages_dir,
         )
         retriever.add_sources(
             sources,
@@ -203,11 +211,14 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
     def _image_dir(self, image_dir: str | Path | None) -> Path:
         if image_dir is not None:
             return Path(image_dir)
+        if self._pages_dir is not None:
+            return self._pages_dir
         folder = self._handle.folder if self._handle is not None else None
         if folder is None:
             raise InvalidInputError(
-                "This index has no folder to store page images in. Pass "
-                "image_dir=... to add_sources()."
+                "This index has no folder to store page images in (e.g. a QdrantIndex). Pass "
+                "pages_dir=... (a folder every reader of the index can reach) when creating "
+                "the retriever, or image_dir=... to add_sources()."
             )
         return folder / PAGES_FOLDER
 

@@ -88,13 +88,17 @@ class QdrantIndex(RecordMixin):
         engine: str = "client",
         prefer_grpc: bool | None = None,
         timeout: int | None = None,
+        check_compatibility: bool | None = None,
         show_progress: bool | None = None,
         **options: Any,
     ) -> None:
         self._closed = True
-        client_options = {
-            k: v for k, v in (("prefer_grpc", prefer_grpc), ("timeout", timeout)) if v is not None
+        passed = {
+            "prefer_grpc": prefer_grpc,
+            "timeout": timeout,
+            "check_compatibility": check_compatibility,
         }
+        client_options = {k: v for k, v in passed.items() if v is not None}
         self._engine: Engine = open_engine(
             collection,
             client=client,
