@@ -11,11 +11,12 @@ import numpy as np
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     DuplicateIdError,
+    FilterTypeError,
     InvalidInputError,
     InvalidInputTypeError,
 )
 from sauerkraut_rag.retrievers._arrays import as_multivector, check_finite_rows
-from sauerkraut_rag.retrievers.filters import FilterNode, parse_filter
+from sauerkraut_rag.retrievers.filters import FILTER_NODES, FilterNode, parse_filter
 from sauerkraut_rag.types import Metadata
 
 
@@ -163,9 +164,15 @@ def check_k(k: Any) -> int:
 def check_filter(filter: Any) -> Callable[[Metadata], bool] | FilterNode | None:
     """``None``, a callable ``metadata -> bool``, or a filter in the filter language,
     returned parsed (:func:`~sauerkraut_rag.retrievers.filters.parse_filter`)."""
-    if filter is not None and callable(filter) and not isinstance(filter, dict):
+    if filter is None or isinstance(filter, (dict, *FILTER_NODES)):
+        return parse_filter(filter)
+    if callable(filter):
         return filter
-    return parse_filter(filter)
+    raise FilterTypeError(
+        f"Expected a filter dict in the filter language (e.g. {{'lang': 'de'}} or "
+        f"{{'year': {{'$gte': 2020}}}}) or a callable metadata -> bool, got "
+        f"{type(filter).__name__} ({filter!r:.60})."
+    )
 
 
 def check_page_size(limit: Any) -> int:

@@ -9,6 +9,8 @@ import numpy as np
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     DuplicateIdError,
+    FilterError,
+    FilterTypeError,
     IndexCorruptedError,
     IndexFormatError,
     IndexStoreError,
@@ -178,9 +180,19 @@ def _filter_unknown(ctx: Ctx) -> None:
     assert len(ctx.index.search([_query(ctx)], 5, filter={"topic": "en"})[0]) == 4
 
 
-@fails(A, "filter-wrong-type", InvalidInputTypeError, "dict", "callable")
+@fails(A, "filter-wrong-type", FilterTypeError, "dict", "callable")
 def _filter_type(ctx: Ctx) -> object:
     return ctx.index.search([_query(ctx)], 5, filter=["topic"])  # type: ignore[arg-type]
+
+
+@fails(A, "filter-unknown-operator", FilterError, "'$regex'", "$in", "$like")
+def _filter_operator(ctx: Ctx) -> object:
+    return ctx.index.search([_query(ctx)], 5, filter={"topic": {"$regex": "e.*"}})
+
+
+@fails(A, "filter-dict-value", FilterError, "topic.lang", "dotted key")
+def _filter_dict_value(ctx: Ctx) -> object:
+    return ctx.index.search([_query(ctx)], 5, filter={"topic": {"lang": "en"}})
 
 
 @behaves(A, "empty-index-search")
@@ -294,6 +306,8 @@ CASES = [
     _k_large,
     _filter_unknown,
     _filter_type,
+    _filter_operator,
+    _filter_dict_value,
     _empty_index,
     _read_only,
     _truncated_segment,

@@ -234,6 +234,22 @@ CASES: tuple[FilterCase, ...] = (
     ),
     FilterCase("double-not", {"$not": {"$not": {"lang": "fr"}}}, _ids("d"), ("logic",)),
     FilterCase(
+        "and-with-negated-child", {"lang": "de", "tags": {"$ne": "news"}}, _ids("c"), ("logic",)
+    ),
+    FilterCase(
+        "and-of-negations-only",
+        {"lang": {"$ne": "de"}, "tags": {"$nin": ["news"]}},
+        _all_but("a b c m"),
+        ("logic",),
+    ),
+    FilterCase(
+        "or-with-not",
+        {"$or": [{"lang": "fr"}, {"$not": {"lang": {"$exists": True}}}]},
+        _ids("d f g h i j k m"),
+        ("logic",),
+    ),
+    FilterCase("not-of-and", {"$not": {"source": "a.txt", "page": 1}}, _all_but("a"), ("logic",)),
+    FilterCase(
         "or-of-nothing", {"$or": [{"nope": 1}, {"lang": {"$in": []}}]}, frozenset(), ("logic",)
     ),
 )

@@ -67,6 +67,7 @@ from sauerkraut_rag.retrievers.filters.evaluate import json_equal, lookup, match
 from sauerkraut_rag.retrievers.filters.parse import KEY_OPERATORS, LOGIC_OPERATORS, parse_filter
 from sauerkraut_rag.retrievers.filters.patterns import escape_like, like_glob, like_regex
 from sauerkraut_rag.retrievers.filters.tree import (
+    FILTER_NODES,
     And,
     Comparison,
     FilterNode,
@@ -78,6 +79,7 @@ from sauerkraut_rag.retrievers.filters.tree import (
 )
 
 __all__ = [
+    "FILTER_NODES",
     "KEY_OPERATORS",
     "LOGIC_OPERATORS",
     "And",

@@ -16,6 +16,7 @@ import numpy as np
 from sauerkraut_rag.errors import FilterError, FilterTypeError
 from sauerkraut_rag.retrievers.filters.patterns import check_pattern
 from sauerkraut_rag.retrievers.filters.tree import (
+    FILTER_NODES,
     And,
     Comparison,
     FilterNode,
@@ -53,7 +54,6 @@ _SUPPORTED = (
     f"Supported on a key: {', '.join(KEY_OPERATORS)}; to combine filters: "
     f"{', '.join(LOGIC_OPERATORS)}."
 )
-_NODES = (Comparison, And, Or, Not)
 
 
 def parse_filter(obj: Any) -> FilterNode | None:
@@ -69,7 +69,7 @@ def parse_filter(obj: Any) -> FilterNode | None:
     """
     if obj is None:
         return None
-    if isinstance(obj, _NODES):
+    if isinstance(obj, FILTER_NODES):
         return _parse_dict(_tree_dict(obj), "filter", 0)  # a hand-built tree is checked too
     if not isinstance(obj, dict):
         hint = (

@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-__all__ = ["And", "Comparison", "FilterNode", "Not", "Op", "Or", "Scalar", "to_dict"]
+__all__ = [
+    "FILTER_NODES",
+    "And",
+    "Comparison",
+    "FilterNode",
+    "Not",
+    "Op",
+    "Or",
+    "Scalar",
+    "to_dict",
+]
 
 Scalar: TypeAlias = str | int | float | bool | None
 """A JSON scalar: the values metadata is compared with."""
@@ -98,6 +108,8 @@ class Not:
 
 FilterNode: TypeAlias = Comparison | And | Or | Not
 """A parsed filter (the root of a tree)."""
+FILTER_NODES: tuple[type, ...] = (Comparison, And, Or, Not)
+"""The node classes, for ``isinstance`` checks."""
 
 
 def _check_children(children: Any, name: str) -> None:

@@ -47,7 +47,7 @@ from sauerkraut_rag.errors import (
 from sauerkraut_rag.retrievers import _validation as check
 from sauerkraut_rag.retrievers.encoder_check import bind_fingerprint, fingerprint_from_json
 from sauerkraut_rag.retrievers.protocol import IdPage, MetadataFilter, StoredDocument
-from sauerkraut_rag.retrievers.voyager import sql
+from sauerkraut_rag.retrievers.voyager import filter_sql, sql
 from sauerkraut_rag.retrievers.voyager.config import (
     TUNABLE_FIELDS,
     IndexConfig,
@@ -62,7 +62,7 @@ from sauerkraut_rag.retrievers.voyager.loading import (
 )
 from sauerkraut_rag.retrievers.voyager.locks import FolderLock, RWLock
 from sauerkraut_rag.retrievers.voyager.search import search_snapshot
-from sauerkraut_rag.retrievers.voyager.state import Snapshot, filter_mask, with_deleted
+from sauerkraut_rag.retrievers.voyager.state import Snapshot, with_deleted
 from sauerkraut_rag.retrievers.voyager.writes import Writer
 from sauerkraut_rag.types import Hit, Metadata, MultiVector
 
@@ -149,6 +149,8 @@ class VoyagerIndex:
             loaded = load_state(
                 conn, self._path, verify=verify, writable=not read_only, muvera_for=_muvera_for
             )
+            if not read_only:
+                filter_sql.ensure_table(conn)  # migrates indexes written before the table
             encoder = fingerprint_from_json(
                 sql.read_meta(conn).get("encoder"), where=f"the index at {self._path}"
             )
@@ -462,7 +464,7 @@ class VoyagerIndex:
             return []
         for _ in range(3):
             snap = self._snap
-            mask = None if flt is None else filter_mask(snap, flt)
+            mask = None if flt is None else filter_sql.search_mask(self._readers, snap, flt)
             ranked = search_snapshot(
                 snap, self._config, arrays, k, mask, self._muvera, self._hnsw_lock
             )

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from sauerkraut_rag.errors import InvalidInputError
+from sauerkraut_rag.retrievers.voyager import filter_sql, sql
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
-from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.locks import RWLock
 from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot, with_appended
@@ -133,6 +133,9 @@ class Writer:
             with sql.transaction(self.conn):
                 _insert_segment(self.conn, segment)
                 sql.tombstone(self.conn, [int(snap.rows[p]) for p in replaced], generation)
+                filter_sql.insert_entries(
+                    self.conn, [(r[0], m) for r, (m, _) in zip(rows, metas, strict=True)]
+                )
                 sql.insert_docs(self.conn, rows)
                 sql.set_meta(self.conn, {**counters, "generation": generation})
         except BaseException:
@@ -264,6 +267,7 @@ class Writer:
             }
             with sql.transaction(self.conn):
                 self.conn.execute("DELETE FROM docs WHERE deleted_at IS NOT NULL")
+                filter_sql.drop_orphans(self.conn)
                 self.conn.executemany(
                     "UPDATE docs SET token_start = ? WHERE row = ?",
                     [(int(s), int(r)) for s, r in zip(starts, new.rows, strict=True)],
