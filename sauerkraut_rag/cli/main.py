@@ -3,7 +3,7 @@
 ::
 
     sauerkraut-rag index PATH... --index DIR [--model ID|PATH] [--pool-factor N] [--dpi N]
-    sauerkraut-rag search DIR "query" [-k N] [--filter key=value ...] [--json]
+    sauerkraut-rag search DIR ["query"] [-k N] [--filter key=value ...] [--json]
     sauerkraut-rag explain DIR "query" --page ID --out map.png [--reduce max|sum]
     sauerkraut-rag info DIR [--json]
 
@@ -84,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", parents=[common], help="search an index")
     search.add_argument("dir", type=Path, metavar="DIR")
-    search.add_argument("query")
+    search.add_argument(
+        "query",
+        nargs="?",
+        help="the question; leave it out to read queries from stdin, one per line "
+        "(the model is loaded once)",
+    )
     search.add_argument("-k", type=int, default=5, metavar="N", help="results to show (5)")
     search.add_argument(
         "--filter",
@@ -170,6 +175,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             as_json=args.json,
             model=args.model,
             out=out,
+            queries=sys.stdin if args.query is None else None,
         )
     elif args.command == "explain":
         from sauerkraut_rag.cli.explain import run_explain

@@ -2,15 +2,19 @@
 
 Scores shown are MaxSim divided by the number of query tokens (the mean best-match
 cosine, between -1 and 1, as in the LangChain and LlamaIndex adapters); ``--json``
-output also carries the raw MaxSim as ``maxsim``.
+output also carries the raw MaxSim as ``maxsim``.  Without a query on the command line,
+queries are read from stdin, one per line, with the model loaded once.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
+
+import numpy as np
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.reading import model_for, open_read_only
@@ -46,36 +50,91 @@ def parse_filters(items: list[str]) -> Metadata | None:
 
 def run_search(
     folder: Path,
-    query: str,
+    query: str | None,
     *,
     k: int,
     filters: list[str],
     as_json: bool,
     model: str | None,
     out: TextIO,
+    queries: Iterable[str] | None = None,
 ) -> None:
-    """Print the ``k`` best documents for ``query`` as a table or as JSON."""
-    if not query.strip():
+    """Print the ``k`` best documents for ``query`` as a table or as JSON.
+
+    With ``query=None`` the queries come from ``queries`` (the command line passes stdin),
+    one per line; blank lines are skipped.  The index is opened and the model loaded once
+    for all of them; each query's results are printed as soon as they are found (a table
+    under a ``Query:`` line, or one JSON object per line with ``--json``).
+
+    Everything that needs no model (the arguments, the index folder, filter keys that no
+    document has) is checked before the model is loaded, and before torch is imported.
+    """
+    if query is not None and not query.strip():
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
     check_positive_int(k, name="-k")
     flt = parse_filters(filters)
     index = open_read_only(folder)
     try:
         reference = model_for(folder, model)
-        from sauerkraut_rag.encoders.loading import load_encoder
+        if flt is not None and len(index):
+            check_filter_keys(index, flt, folder)
+        encoder: Any = None
+        stream = [query] if query is not None else (line.strip() for line in queries or [])
+        for text in stream:
+            if not text:
+                continue
+            if encoder is None:
+                from sauerkraut_rag.encoders.loading import load_encoder
 
-        encoder = load_encoder(reference)
-        bind_encoder(index, encoder)  # EncoderMismatchError if --model is another encoder
-        tokens = encoder.encode_queries([query], show_progress=False)[0]
-        hits = index.search([tokens], k, filter=flt)[0] if len(index) else []
+                encoder = load_encoder(reference)
+                bind_encoder(index, encoder)  # EncoderMismatchError if --model is another encoder
+            tokens = encoder.encode_queries([text], show_progress=False)[0]
+            hits = index.search([tokens], k, filter=flt)[0] if len(index) else []
+            results = [_result(rank, hit, tokens.shape[0]) for rank, hit in enumerate(hits, 1)]
+            _print(out, text, results, folder, reference, as_json=as_json, one=query is not None)
     finally:
         index.close()
-    results = [_result(rank, hit, tokens.shape[0]) for rank, hit in enumerate(hits, 1)]
+
+
+def _print(
+    out: TextIO,
+    query: str,
+    results: list[dict[str, Any]],
+    folder: Path,
+    reference: str,
+    *,
+    as_json: bool,
+    one: bool,
+) -> None:
     if as_json:
         document = {"query": query, "index": str(folder), "model": reference, "results": results}
-        out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+        indent = 2 if one else None  # several queries: JSON Lines, one object per query
+        out.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
     else:
+        if not one:
+            out.write(f"Query: {query}\n")
         out.write(_table(results) if results else "No results.\n")
+        if not one:
+            out.write("\n")
+    out.flush()
+
+
+def check_filter_keys(index: Any, flt: Metadata, folder: Path) -> None:
+    """Raise when a ``--filter`` key is in no document's metadata (no model needed).
+
+    Equality on a key that no document has can never match; say so instead of printing
+    an empty result that looks like "nothing relevant".
+    """
+    probe = [np.eye(1, index.dim, dtype=np.float32)]  # any query: only the filter matters
+    for key in flt:
+        if index.search(probe, 1, filter=lambda meta, key=key: key in meta)[0]:
+            continue
+        sample = index.search(probe, min(len(index), 1000))[0]
+        known = sorted({name for hit in sample for name in hit.metadata})
+        raise InvalidInputError(
+            f"No document in {folder} has the metadata key {key!r}, so --filter "
+            f"{key}=... matches nothing. Keys in this index: {', '.join(known) or 'none'}."
+        )
 
 
 def _result(rank: int, hit: Hit, n_query_tokens: int) -> dict[str, Any]:
