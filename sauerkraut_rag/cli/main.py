@@ -3,6 +3,8 @@
 ::
 
     sauerkraut-rag index PATH... --index DIR [--model ID|PATH] [--pool-factor N] [--dpi N]
+                         [--keep-missing]
+    sauerkraut-rag remove PATH... --index DIR
     sauerkraut-rag search DIR ["query"] [-k N] [--filter key=value ...] [--json]
     sauerkraut-rag explain DIR "query" --page ID --out map.png [--reduce max|sum]
     sauerkraut-rag info DIR [--json]
@@ -81,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge similar token vectors to about 1/N of them when creating the index",
     )
     index.add_argument("--dpi", type=int, default=144, metavar="N", help="PDF render DPI (144)")
+    index.add_argument(
+        "--keep-missing",
+        action="store_true",
+        help="keep documents of files that are gone from the given folders (by default "
+        "they are removed, so the index mirrors its folders)",
+    )
+
+    remove = commands.add_parser(
+        "remove",
+        parents=[common],
+        help="remove files (or every file under a folder) from an index",
+        description="Delete the documents and page images of indexed files. PATH may be a "
+        "file or a folder, and need not exist any more.",
+    )
+    remove.add_argument("paths", nargs="+", metavar="PATH", help="indexed files or folders")
+    remove.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
 
     search = commands.add_parser("search", parents=[common], help="search an index")
     search.add_argument("dir", type=Path, metavar="DIR")
@@ -158,12 +176,14 @@ def _dispatch(args: argparse.Namespace) -> None:
             pool_factor=args.pool_factor,
             dpi=args.dpi,
             err=sys.stderr,
+            sync=not args.keep_missing,
         )
-        out.write(
-            f"Indexed {report.new_files} new file(s) ({report.new_documents} documents) into "
-            f"{args.index}; {report.unchanged} unchanged file(s) skipped, "
-            f"{report.replaced} changed file(s) replaced, {report.failed} failed.\n"
-        )
+        out.write(report.summary(args.index) + "\n")
+    elif args.command == "remove":
+        from sauerkraut_rag.cli.remove import run_remove
+
+        files, documents = run_remove(args.paths, args.index)
+        out.write(f"Removed {files} file(s) ({documents} documents) from {args.index}.\n")
     elif args.command == "search":
         from sauerkraut_rag.cli.search import run_search
 

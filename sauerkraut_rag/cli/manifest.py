@@ -5,7 +5,9 @@ One row per indexed file content: its SHA-256, the path it was indexed from, its
 one SQLite transaction after all of the file's documents are in the index, so a file
 counts as indexed only when it is complete; re-running ``index`` skips files whose hash
 has a row and redoes any file that was cut short (its document ids are deterministic,
-so the redo replaces rather than duplicates).
+so the redo replaces rather than duplicates).  A file found at a new path with known
+content is a rename (its row moves); rows of files gone from the indexed folders are
+deleted together with their documents (see :mod:`sauerkraut_rag.cli.sync`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,28 @@ class SourceManifest:
                     datetime.now(UTC).isoformat(timespec="seconds"),
                 ),
             )
+
+    def entries(self) -> list[IndexedFile]:
+        """Every indexed file, in path order."""
+        rows = self._conn.execute(
+            "SELECT sha256, source, kind, ids FROM files ORDER BY source"
+        ).fetchall()
+        return [_entry(row) for row in rows]
+
+    def forget(self, entries: list[IndexedFile]) -> None:
+        """Delete the rows of ``entries`` (one transaction)."""
+        with self._conn:
+            self._conn.executemany(
+                "DELETE FROM files WHERE sha256 = ?", [(entry.sha256,) for entry in entries]
+            )
+
+    def move(self, entry: IndexedFile, source: str) -> IndexedFile:
+        """Record that the file content of ``entry`` now lives at ``source`` (a rename)."""
+        with self._conn:
+            self._conn.execute(
+                "UPDATE files SET source = ? WHERE sha256 = ?", (source, entry.sha256)
+            )
+        return IndexedFile(entry.sha256, source, entry.kind, entry.ids)
 
     def counts(self) -> dict[str, int]:
         """Number of indexed files per kind."""
