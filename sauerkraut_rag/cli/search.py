@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.reading import model_for, open_read_only
 from sauerkraut_rag.errors import InvalidInputError
@@ -123,18 +121,23 @@ def check_filter_keys(index: Any, flt: Metadata, folder: Path) -> None:
     """Raise when a ``--filter`` key is in no document's metadata (no model needed).
 
     Equality on a key that no document has can never match; say so instead of printing
-    an empty result that looks like "nothing relevant".
+    an empty result that looks like "nothing relevant".  Reads stored metadata only (no
+    scoring), stopping at the first document that has every key.
     """
-    probe = [np.eye(1, index.dim, dtype=np.float32)]  # any query: only the filter matters
-    for key in flt:
-        if index.search(probe, 1, filter=lambda meta, key=key: key in meta)[0]:
-            continue
-        sample = index.search(probe, min(len(index), 1000))[0]
-        known = sorted({name for hit in sample for name in hit.metadata})
-        raise InvalidInputError(
-            f"No document in {folder} has the metadata key {key!r}, so --filter "
-            f"{key}=... matches nothing. Keys in this index: {', '.join(known) or 'none'}."
-        )
+    from sauerkraut_rag.retrievers.listing import iter_documents
+
+    missing = set(flt)
+    known: set[str] = set()
+    for doc in iter_documents(index):
+        missing -= doc.metadata.keys()
+        known |= doc.metadata.keys()
+        if not missing:
+            return
+    key = sorted(missing)[0]
+    raise InvalidInputError(
+        f"No document in {folder} has the metadata key {key!r}, so --filter {key}=... "
+        f"matches nothing. Keys in this index: {', '.join(sorted(known)) or 'none'}."
+    )
 
 
 def _result(rank: int, hit: Hit, n_query_tokens: int) -> dict[str, Any]:
