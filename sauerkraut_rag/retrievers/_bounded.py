@@ -29,6 +29,9 @@ from sauerkraut_rag.retrievers._exact import (
 )
 from sauerkraut_rag.retrievers._topk import check_k, kth_largest, topk_from_scores
 
+_CALL_COST = 50_000
+"""Fixed cost of one exact scoring call, in query-row x document-token products."""
+
 
 @dataclass(frozen=True)
 class PackedStore:
@@ -82,14 +85,38 @@ def topk_stores(
     candidates = (scores + bound >= lower[:, None]) & np.isfinite(scores)
     rescore = candidates & (bound > 0)  # bound 0: the score is already exact
     final = np.where(candidates, scores, np.float32(-np.inf))
+    _rescore(final, rescore, query_tokens, lengths, checked, sizes, budget)
+    return topk_from_scores(final, limit)
+
+
+def _rescore(
+    final: np.ndarray,
+    rescore: np.ndarray,
+    query_tokens: FloatArray,
+    lengths: list[int],
+    stores: list[tuple[np.ndarray, np.ndarray, Any]],
+    sizes: list[int],
+    budget: int,
+) -> None:
+    """Exact scores into ``final`` where ``rescore``: per query, or all queries at once
+    against the union of the candidates, whichever multiplies fewer rows by tokens."""
+    doc_lengths = np.concatenate([np.diff(offsets) for _, offsets, _ in stores])
+    union = np.flatnonzero(rescore.any(axis=0))
+    if not union.size:
+        return
+    per_query = int((rescore.astype(np.int64) @ doc_lengths * np.asarray(lengths)).sum())
+    per_query += _CALL_COST * int(rescore.any(axis=1).sum())
+    if query_tokens.shape[0] * int(doc_lengths[union].sum()) <= per_query:
+        tokens, offsets = _gather(stores, sizes, union)
+        exact = exact_scores(query_tokens, lengths, tokens, offsets, budget, check_finite=False)
+        final[:, union] = np.where(rescore[:, union], exact, final[:, union])
+        return
     first_row = np.r_[0, np.cumsum(lengths)]
     for q in np.flatnonzero(rescore.any(axis=1)).tolist():
         docs = np.flatnonzero(rescore[q])
-        tokens, offsets = _gather(checked, sizes, docs)
+        tokens, offsets = _gather(stores, sizes, docs)
         rows = query_tokens[first_row[q] : first_row[q + 1]]
-        exact = exact_scores(rows, [lengths[q]], tokens, offsets, budget, check_finite=False)
-        final[q, docs] = exact[0]
-    return topk_from_scores(final, limit)
+        final[q, docs] = exact_scores(rows, [lengths[q]], tokens, offsets, budget, False)[0]
 
 
 def _no_hits(n_queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +145,8 @@ def _bounded_scores(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores of one store and their error bound (``None``: the scores are exact)."""
     dim = tokens.shape[1]
-    fast = tokens.dtype == np.float16 and tokens.shape[0] and query_tokens.shape[0]
-    if fast and _half.half_gemm_supported(dim):
+    half = tokens.dtype == np.float16
+    if half and _half.pays_off(query_tokens.shape[0], tokens.shape[0], dim):
         if norms is None or norms.shape != (tokens.shape[0],):
             norms = _half.token_norms(tokens)
         g_doc = _half.doc_norm_bounds(norms, offsets, dim)

@@ -115,6 +115,18 @@ def doc_norm_bounds(norms: np.ndarray, offsets: np.ndarray, dim: int) -> np.ndar
     return out * (1 + (dim + 2) * U32)
 
 
+MAX_ROWS = 256
+"""Above this many query rows per call the float32 GEMM runs about as fast (measured)."""
+MIN_WORK = 1 << 19
+"""Below this many query-row x stored-token products the exact path is as fast."""
+
+
+def pays_off(n_rows: int, n_tokens: int, dim: int) -> bool:
+    """Whether the float16 GEMM path is used for this many query rows and stored tokens."""
+    work = n_rows * n_tokens
+    return 0 < n_rows <= MAX_ROWS and work >= MIN_WORK and half_gemm_supported(dim)
+
+
 def half_gemm_supported(dim: int) -> bool:
     """Whether the float16 GEMM is native here and accumulates in float32 for ``dim``."""
     torch = _torch()

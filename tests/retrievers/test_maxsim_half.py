@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sauerkraut_rag.errors import InvalidInputError
-from sauerkraut_rag.retrievers import _half
+from sauerkraut_rag.retrievers import _bounded, _half
 from sauerkraut_rag.retrievers._exact import prepare_queries
 from sauerkraut_rag.retrievers.maxsim import (
     PackedStore,
@@ -57,13 +57,18 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(_half, "approximate_maxsim", spy)
+    monkeypatch.setattr(_half, "MIN_WORK", 0)  # test-sized inputs take the fast path too
     return seen
 
 
 @needs_native
 @pytest.mark.parametrize("dim", [16, 13, 100, 128])
 @pytest.mark.parametrize("seed", range(3))
-def test_fast_path_equals_exact_on_ragged_inputs(dim: int, seed: int, calls: list[int]) -> None:
+def test_fast_path_equals_exact_on_ragged_inputs(
+    dim: int, seed: int, calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # candidates rescored per query (cheap calls) or all together (costly calls)
+    monkeypatch.setattr(_bounded, "_CALL_COST", 0 if seed % 2 else 10**12)
     rng = np.random.default_rng(seed)
     lengths = [0, 1, 1, 300, 0, *rng.integers(0, 60, 150).tolist(), 0]
     _, tokens, offsets = store(rng, lengths, dim, scale=1 / np.sqrt(dim))
@@ -165,6 +170,12 @@ def test_huge_stored_values_do_not_overflow(calls: list[int]) -> None:
     ref_idx, ref_vals = exact_topk(queries, tokens, offsets, 3)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(vals, ref_vals, rtol=1e-6)
+
+
+def test_small_inputs_and_large_batches_take_the_exact_path(calls: list[int]) -> None:
+    assert not _half.pays_off(_half.MAX_ROWS + 1, 10**6, 16)
+    assert not _half.pays_off(0, 10**6, 16)
+    assert _half.pays_off(32, 10**6, 16) == _half.half_gemm_supported(16)
 
 
 def test_fallback_without_native_float16(monkeypatch: pytest.MonkeyPatch) -> None:
