@@ -248,3 +248,23 @@ def test_multivector_retriever_takes_a_qdrant_index(tmp_path):
                 [(h.id, round(h.score, 4), h.payload) for h in retriever.search("red apple", k=3)]
             )
         assert answers[0] == answers[1] and answers[0][0][0] == "t0"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_payload_indexes_do_not_change_filter_results(tmp_path, engine):
+    """Qdrant's payload indexes change how filters are evaluated, never what they match."""
+    from sauerkraut_rag.retrievers.conformance.filter_cases import CASES, DOCUMENTS
+
+    with make(tmp_path, engine, exact_threshold=0) as index:
+        numbers = ["year", "start_index", "author.age", "page", "rating", "tags", "big"]
+        index.index_metadata(numbers=numbers, texts=["title", "code", "tags", "emoji", "year"])
+        ids = list(DOCUMENTS)
+        index.add(ids, random_docs(len(ids), DIM, seed=5), [DOCUMENTS[i] for i in ids])
+        query = [unit_rows(np.random.default_rng(1), 2, DIM)]
+        wrong = [
+            case.name
+            for case in CASES
+            if {h.id for h in index.search(query, len(ids), filter=case.filter)[0]}
+            != set(case.expected)
+        ]
+        assert wrong == []

@@ -9,6 +9,7 @@ qdrant-client), so open only local folders you trust. A server keeps its own sto
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ from sauerkraut_rag.retrievers.qdrant.engine import CollectionInfo, QuerySpec, V
 from sauerkraut_rag.retrievers.qdrant.points import FILTER_KEY, PointData, StoredPoint
 
 __all__ = ["ClientEngine", "connect"]
+
+logger = logging.getLogger(__name__)
 
 _AUTH_CODES = (401, 403)
 
@@ -226,6 +229,20 @@ class ClientEngine:
         ]
         with translate_errors(self.location):
             self.client.upsert(self.collection, points=structs, wait=True)
+
+    def create_payload_index(self, field: str, kind: str) -> None:
+        from qdrant_client import models
+
+        if self.in_process:  # local mode has no payload indexes (it scans)
+            logger.debug("local mode: no payload index for %s", field)
+            return
+        schema: Any = models.FloatIndexParams(type=models.FloatIndexType.FLOAT)
+        if kind != "float":
+            schema = models.KeywordIndexParams(
+                type=models.KeywordIndexType.KEYWORD, prefix=True if kind == "prefix" else None
+            )
+        with translate_errors(self.location):
+            self.client.create_payload_index(self.collection, field, field_schema=schema)
 
     def delete(self, uuids: list[str]) -> None:
         from qdrant_client import models

@@ -151,6 +151,15 @@ class EdgeEngine:
         ]
         self._call(self.shard.update, e.UpdateOperation.upsert_points(converted))
 
+    def create_payload_index(self, field: str, kind: str) -> None:
+        e = self.edge
+        schema: Any = e.PayloadSchemaType.Float
+        if kind == "keyword":
+            schema = e.PayloadSchemaType.Keyword
+        elif kind == "prefix":
+            schema = e.KeywordIndexParams(prefix=True)
+        self._call(self.shard.update, e.UpdateOperation.create_field_index(field, schema))
+
     def delete(self, uuids: list[str]) -> None:
         self._call(self.shard.update, self.edge.UpdateOperation.delete_points(list(uuids)))
 

@@ -80,6 +80,11 @@ class Engine(Protocol):
         """Write points and wait until they are applied."""
         ...
 
+    def create_payload_index(self, field: str, kind: str) -> None:
+        """Index a payload field: ``kind`` is ``"keyword"``, ``"prefix"`` (keyword with
+        prefix matching) or ``"float"``."""
+        ...
+
     def delete(self, uuids: list[str]) -> None:
         """Delete points (unknown ones are ignored) and wait until applied."""
         ...

@@ -22,6 +22,7 @@ matches; other patterns (``_``, ``%x``, ``a%b``) are evaluated by :mod:`.residua
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sauerkraut_rag.retrievers.filters import And, Comparison, FilterNode, Not, Op, Or
@@ -82,6 +83,16 @@ def filter_fields(metadata: Metadata) -> dict[str, Any]:
                 strs.setdefault(path_key(path), []).append(item)
     lower = {k: [s.lower() for s in v] for k, v in strs.items()}
     return {"keys": keys, "eq": eq, "num": num, "str": strs, "lstr": lower}
+
+
+def payload_index_fields(numbers: Sequence[str], texts: Sequence[str]) -> list[tuple[str, str]]:
+    """``(field, kind)`` of the payload indexes that serve filters: equality and
+    existence of every key, ranges on ``numbers``, patterns on ``texts`` (dotted keys)."""
+    fields = [(f"{FILTER_KEY}.eq", "keyword"), (f"{FILTER_KEY}.keys", "keyword")]
+    fields += [(f"{FILTER_KEY}.num.{path_key(k)}", "float") for k in numbers]
+    for key in texts:
+        fields += [(f"{FILTER_KEY}.{kind}.{path_key(key)}", "prefix") for kind in ("str", "lstr")]
+    return fields
 
 
 # ---------------------------------------------------------------------------- compile

@@ -207,19 +207,6 @@ class QdrantIndex(RecordMixin):
             raise callable_error(node)
         return resolve_filter(self._engine, node)
 
-    def stats(self) -> dict[str, Any]:
-        """Counts and collection facts (engine, shards, replication, status)."""
-        with self._guard():
-            info = self._engine.read_collection()
-            documents = self._engine.count(None)
-        details = {} if info is None else dict(info.details)
-        return {
-            "documents": documents,
-            "collection": self._collection,
-            "location": self._engine.location,
-            **details,
-        }
-
     # ------------------------------------------------------------------ writes
 
     def add(

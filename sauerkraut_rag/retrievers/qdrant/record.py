@@ -9,18 +9,21 @@ Qdrant merges metadata by top-level key, so the whole record is written at once.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
 from sauerkraut_rag.retrievers.encoder_check import bind_fingerprint, fingerprint_from_json
 from sauerkraut_rag.retrievers.qdrant.config import METADATA_KEY, QdrantConfig
 from sauerkraut_rag.retrievers.qdrant.engine import Engine
+from sauerkraut_rag.retrievers.qdrant.filters import payload_index_fields
 
 __all__ = ["RecordMixin"]
 
 
 class RecordMixin:
-    """Reading and writing the record; mixed into ``QdrantIndex``."""
+    """Collection-level operations (the record, the encoder, stats, payload indexes);
+    mixed into ``QdrantIndex``."""
 
     _engine: Engine
     _record: dict[str, Any]
@@ -75,3 +78,28 @@ class RecordMixin:
         notes = dict(self._record.get("annotations") or {})
         notes[name] = value
         self._store_record({**self._record, "annotations": notes})
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and collection facts (engine, shards, replication, status)."""
+        with self._guard():
+            info = self._engine.read_collection()
+            documents = self._engine.count(None)
+        details = {} if info is None else dict(info.details)
+        return {
+            "documents": documents,
+            "collection": self._collection,
+            "location": self._engine.location,
+            **details,
+        }
+
+    def index_metadata(self, numbers: Sequence[str] = (), texts: Sequence[str] = ()) -> None:
+        """Create Qdrant payload indexes so filters stay fast on large collections.
+
+        Always indexes the fields behind ``$eq``/``$in``/``$ne``/``$nin``/``$exists`` of
+        every key; ``numbers``: dotted keys filtered by ranges; ``texts``: keys filtered
+        by ``$like``/``$ilike`` prefixes and substrings. Idempotent; on a cluster also
+        what makes filtered HNSW search work well (local mode ignores indexes).
+        """
+        with self._guard():
+            for field, kind in payload_index_fields(numbers, texts):
+                self._engine.create_payload_index(field, kind)
