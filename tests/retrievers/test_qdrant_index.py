@@ -268,3 +268,12 @@ def test_payload_indexes_do_not_change_filter_results(tmp_path, engine):
             != set(case.expected)
         ]
         assert wrong == []
+
+
+def test_server_without_collection_metadata_is_refused_and_left_clean():
+    client = QdrantClient(location=":memory:")
+    create = client.create_collection
+    client.create_collection = lambda name, **kw: create(name, **{**kw, "metadata": None})
+    with pytest.raises(IndexSchemaError, match="did not keep the collection metadata"):
+        QdrantIndex("docs", dim=DIM, client=client)
+    assert not client.collection_exists("docs")

@@ -210,6 +210,11 @@ class ClientEngine:
                 metadata=metadata,
             )
 
+    def drop_collection(self) -> None:
+        """Delete the collection (used to undo a creation the server could not complete)."""
+        with translate_errors(self.location):
+            self.client.delete_collection(self.collection)
+
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         with translate_errors(self.location):
             self.client.update_collection(self.collection, metadata=metadata)

@@ -128,6 +128,16 @@ def prepare(
         record = {"format": FORMAT_VERSION, "config": config.to_dict(), "encoder": None}
         cluster = {k: v for k, v in options.items() if k in CLUSTER_FIELDS}
         engine.create_collection(config, {METADATA_KEY: record}, cluster)
+        created = engine.read_collection()
+        if created is None or not isinstance(created.metadata.get(METADATA_KEY), dict):
+            drop = getattr(engine, "drop_collection", None)
+            if callable(drop):
+                drop()  # leave the server as it was
+            raise IndexSchemaError(
+                f"The Qdrant server at {engine.location} did not keep the collection metadata "
+                "this index stores its settings in (older servers drop it). Upgrade the "
+                "Qdrant server to a version with collection metadata."
+            )
         return config, record, None
     record = _record(info, where)
     config = QdrantConfig.from_dict(record.get("config"), where=where)
