@@ -35,15 +35,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+HEAD_DTYPE = torch.float32
+"""dtype of the ``custom_text_proj`` head of both page models, whatever the backbone's.
+
+The head is a ``hidden x 128`` linear layer (a fraction of a percent of the compute), so
+float32 costs nothing and keeps a bfloat16 backbone's output from being rounded twice."""
+
+
 def project_normalise_mask(
     hidden: torch.Tensor, projection: torch.nn.Module, attention_mask: torch.Tensor
 ) -> torch.Tensor:
     """``(batch, seq, hidden)`` -> ``(batch, seq, dim)``: project, L2-normalise, zero padding.
 
     The order and the missing epsilon follow the reference models exactly:
-    ``x = proj(h); x = x / ||x||; x = x * mask``.
+    ``x = proj(h); x = x / ||x||; x = x * mask``.  The head runs in its own dtype
+    (float32, see :data:`HEAD_DTYPE`) whatever the backbone's: a bfloat16 hidden state
+    is widened first, so the projection, the norm and the output are float32 and every
+    vector has unit length to float32 precision.
     """
-    projected = projection(hidden)
+    weight = getattr(projection, "weight", None)
+    head_dtype = weight.dtype if isinstance(weight, torch.Tensor) else hidden.dtype
+    projected = projection(hidden.to(head_dtype))
     projected = projected / projected.norm(dim=-1, keepdim=True)
     return projected * attention_mask.unsqueeze(-1).to(projected.dtype)
 

@@ -42,7 +42,7 @@ from sauerkraut_rag.encoders._lfm2_checkpoint import (
 from sauerkraut_rag.encoders._lfm2_inputs import page_inputs, resolve_processing
 from sauerkraut_rag.encoders._page_geometry import lfm2_token_boxes
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
-from sauerkraut_rag.encoders._visual import PageEncoderBase
+from sauerkraut_rag.encoders._visual import HEAD_DTYPE, PageEncoderBase
 from sauerkraut_rag.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class ColLFM2Encoder(PageEncoderBase):
         logger.info("Loaded ColLFM2 from %s (%s)", folder, checkpoint.weights_source)
         encoder = cls(
             backbone=backbone.to(torch_device).eval().requires_grad_(False),
-            projection=projection.to(torch_device, torch_dtype).eval().requires_grad_(False),
+            projection=projection.to(torch_device, HEAD_DTYPE).eval().requires_grad_(False),
             processor=processor,
             name=name or str(folder),
             device=torch_device,

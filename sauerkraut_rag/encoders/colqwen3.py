@@ -19,8 +19,9 @@ from sauerkraut_rag._checks import check_options
 from sauerkraut_rag.encoders import _qwen3vl as q3
 from sauerkraut_rag.encoders._checkpoint import load_state_dict_strict, read_json
 from sauerkraut_rag.encoders._page_geometry import qwen_token_boxes
+from sauerkraut_rag.encoders._patch_embed import use_linear_patch_embedding
 from sauerkraut_rag.encoders._runtime import resolve_attention, resolve_device, resolve_dtype
-from sauerkraut_rag.encoders._visual import PageEncoderBase
+from sauerkraut_rag.encoders._visual import HEAD_DTYPE, PageEncoderBase
 from sauerkraut_rag.encoders.registry import detect_family
 from sauerkraut_rag.errors import CheckpointError
 
@@ -124,7 +125,7 @@ class ColQwen3Encoder(PageEncoderBase):
             config, device=torch_device, dtype=torch_dtype, attn_implementation=attention
         )
         projection = torch.nn.Linear(
-            config.text_config.hidden_size, dim, device=torch_device, dtype=torch_dtype
+            config.text_config.hidden_size, dim, device=torch_device, dtype=HEAD_DTYPE
         )
         # One module whose state-dict keys are exactly the canonical checkpoint keys.
         layout = torch.nn.ModuleDict(
@@ -136,6 +137,7 @@ class ColQwen3Encoder(PageEncoderBase):
         )
         load_state_dict_strict(layout, weights, source=str(folder))
         del weights
+        use_linear_patch_embedding(model.visual)
         projection.eval()
         logger.info(
             "Loaded ColQwen3 from %s: %d text layers, hidden %d, dim %d, %s on %s",
