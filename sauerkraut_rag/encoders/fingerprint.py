@@ -21,7 +21,9 @@ The dtype the encoder ran in (``float32``, ``bfloat16``) and its device are not 
 a fingerprint: they change rounding, not what the vectors mean.  bfloat16 page vectors
 have a per-token cosine of about 0.9999 to the float32 ones and give the same top-10 for
 nearly every query (see the README's precision table), so a bfloat16 encoder may query
-or extend an index built in float32 and the other way round.  Pure data: no torch, safe to import from any layer; stored as JSON via
+or extend an index built in float32 and the other way round.
+
+Pure data: no torch, safe to import from any layer; stored as JSON via
 :meth:`to_dict` / :meth:`from_dict`.
 """
 
