@@ -1,6 +1,7 @@
 """encoders: one interface (``MultiVectorEncoder``) over the three SauerkrautLM model
 families, checkpoint loading and the model registry. May import documents (to load page
-images), never retrievers, integrations or the CLI. Names are imported on first use, so
+images), never retrievers, integrations or the CLI. ``DocumentCache`` keeps document
+vectors per encoder and content for the rerankers. Names are imported on first use, so
 ``encoders.fingerprint`` (pure data) can be imported without torch."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sauerkraut_rag.encoders.base import MultiVectorEncoder
+    from sauerkraut_rag.encoders.document_cache import DocumentCache
     from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
     from sauerkraut_rag.encoders.loading import load_encoder
     from sauerkraut_rag.encoders.registry import (
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "DocumentCache": "sauerkraut_rag.encoders.document_cache",
     "EncoderFingerprint": "sauerkraut_rag.encoders.fingerprint",
     "KNOWN_MODELS": "sauerkraut_rag.encoders.registry",
     "ModelInfo": "sauerkraut_rag.encoders.registry",
@@ -31,6 +34,7 @@ _LAZY = {
 
 __all__ = [
     "KNOWN_MODELS",
+    "DocumentCache",
     "EncoderFingerprint",
     "ModelInfo",
     "MultiVectorEncoder",

@@ -12,6 +12,11 @@ from pydantic import ConfigDict, Field
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
+from sauerkraut_rag.encoders.document_cache import (
+    DocumentCache,
+    encode_documents_cached,
+    resolve_document_cache,
+)
 from sauerkraut_rag.errors import InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
@@ -44,6 +49,9 @@ class MaxSimReranker(BaseDocumentCompressor):
     top_n: int | None = Field(default=3, description="Documents kept; None keeps all.")
     batch_size: int = Field(default=16, description="Documents encoded per forward pass.")
     score_key: str = Field(default="relevance_score", description="Metadata key of the score.")
+    cache: DocumentCache | None = Field(
+        default=None, exclude=True, description="Document vectors kept between calls."
+    )
 
     def __init__(
         self,
@@ -52,16 +60,28 @@ class MaxSimReranker(BaseDocumentCompressor):
         top_n: int | None = 3,
         batch_size: int = 16,
         score_key: str = "relevance_score",
+        cache: DocumentCache | bool | None = True,
         load_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        """``model``: a text encoder, hub id or folder; ``load_kwargs`` go to load_encoder."""
+        """``model``: a text encoder, hub id or folder; ``load_kwargs`` go to load_encoder.
+
+        ``cache``: ``True`` (default) keeps document vectors in the process-wide
+        :class:`DocumentCache` (256 MiB, shared with ``MaxSimRerank``), so repeated
+        candidates are not encoded again; a ``DocumentCache`` of your own (size, folder);
+        ``False`` encodes every time.
+        """
         encoder = resolve_encoder(model, modality="text", role="model", load_kwargs=load_kwargs)
         if top_n is not None:
             top_n = check_positive_int(top_n, name="top_n")
         batch_size = check_positive_int(batch_size, name="batch_size")
         super().__init__(
-            model=encoder, top_n=top_n, batch_size=batch_size, score_key=score_key, **kwargs
+            model=encoder,
+            top_n=top_n,
+            batch_size=batch_size,
+            score_key=score_key,
+            cache=resolve_document_cache(cache),
+            **kwargs,
         )
 
     @property
@@ -81,8 +101,11 @@ class MaxSimReranker(BaseDocumentCompressor):
         if not docs:
             return []
         query_tokens = self.encoder.encode_queries([query], batch_size=1, show_progress=False)
-        doc_tokens = self.encoder.encode_documents(
-            [doc.page_content for doc in docs], batch_size=self.batch_size, show_progress=False
+        doc_tokens = encode_documents_cached(
+            self.encoder,
+            [d.page_content for d in docs],
+            batch_size=self.batch_size,
+            cache=self.cache,
         )
         scores = normalise(maxsim(query_tokens, doc_tokens)[0], query_tokens[0].shape[0])
         order = np.argsort(-scores, kind="stable")

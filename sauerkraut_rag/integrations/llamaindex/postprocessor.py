@@ -15,6 +15,11 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
+from sauerkraut_rag.encoders.document_cache import (
+    DocumentCache,
+    encode_documents_cached,
+    resolve_document_cache,
+)
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import (
     EncoderLike,
@@ -50,6 +55,7 @@ class MaxSimRerank(BaseNodePostprocessor):
     batch_size: int = Field(default=8, description="Documents per encoder forward pass.")
     _text_encoder: MultiVectorEncoder | None = PrivateAttr(default=None)
     _page_encoder: MultiVectorEncoder | None = PrivateAttr(default=None)
+    _cache: DocumentCache | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -61,8 +67,16 @@ class MaxSimRerank(BaseNodePostprocessor):
         batch_size: int = 8,
         callback_manager: CallbackManager | None = None,
         load_kwargs: dict[str, Any] | None = None,
+        cache: DocumentCache | bool | None = True,
     ) -> None:
-        """Give a text model, a page model, or both (instances, hub ids or folders)."""
+        """Give a text model, a page model, or both (instances, hub ids or folders).
+
+        ``cache``: ``True`` (default) keeps node vectors in the process-wide
+        :class:`DocumentCache` (256 MiB, shared with ``MaxSimReranker``), keyed by model
+        and content (text, or image bytes); a ``DocumentCache`` of your own (size,
+        folder); ``False`` encodes every time.
+        """
+        document_cache = resolve_document_cache(cache)
         if text_encoder is None and page_encoder is None:
             raise InvalidInputError(
                 "MaxSimRerank needs a model, got neither text_encoder nor page_encoder. "
@@ -92,6 +106,7 @@ class MaxSimRerank(BaseNodePostprocessor):
         )
         self._text_encoder = text
         self._page_encoder = page
+        self._cache = document_cache
 
     @classmethod
     def class_name(cls) -> str:
@@ -200,8 +215,8 @@ class MaxSimRerank(BaseNodePostprocessor):
         if not items or encoder is None:
             return
         q = encoder.encode_queries([query], show_progress=False)[0]
-        docs = encoder.encode_documents(
-            [item for _, item in items], batch_size=self.batch_size, show_progress=False
+        docs = encode_documents_cached(
+            encoder, [item for _, item in items], batch_size=self.batch_size, cache=self._cache
         )
         scores = normalise(maxsim([q], docs)[0], q.shape[0])
         for (position, _), score in zip(items, scores, strict=True):

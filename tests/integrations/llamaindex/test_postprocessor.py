@@ -110,13 +110,19 @@ def test_async_parity_and_runs_off_the_loop(
     reranker = MaxSimRerank(text_encoder, top_n=4)
     sync = _ranking(reranker.postprocess_nodes(_scored_text_nodes(), query_str=QUERY))
     threads: list[int] = []
-    original = text_encoder.encode_documents
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        threads.append(threading.get_ident())
-        return original(*args, **kwargs)
+    def spy_on(name: str) -> None:
+        original = getattr(text_encoder, name)
 
-    monkeypatch.setattr(text_encoder, "encode_documents", spy)
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            threads.append(threading.get_ident())
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(text_encoder, name, spy)
+
+    # documents come from the reranker's cache by now; the query is encoded on every call
+    spy_on("encode_queries")
+    spy_on("encode_documents")
 
     async def main() -> tuple[list[list[NodeWithScore]], int]:
         runs = await asyncio.gather(
