@@ -22,15 +22,44 @@ def test_paragraphs_and_headings() -> None:
     )
     assert split_paragraphs(text) == [
         "# Title\n## Section\nFirst paragraph,\nwrapped.",
-        "Short heading\nSecond paragraph.",
-        "A closing line without punctuation",  # a trailing heading stays on its own
+        # a trailing heading joins the text before it: never a heading on its own
+        "Short heading\nSecond paragraph.\nA closing line without punctuation",
     ]
     assert split_paragraphs(" \n\n\t\n") == []
+    assert split_paragraphs("# Only\n\n## Headings") == ["# Only\n## Headings"]
 
 
-def test_short_paragraphs_are_chunks() -> None:
+def test_short_paragraphs_are_packed_up_to_the_budget() -> None:
     text = "One two three.\n\nFour five.\n\nSix."
-    assert chunk_text(text, words, 5) == ["One two three.", "Four five.", "Six."]
+    assert chunk_text(text, words, 5) == ["One two three.\n\nFour five.", "Six."]
+    assert chunk_text(text, words, 100) == [text]
+    assert chunk_text(text, words, 3) == ["One two three.", "Four five.\n\nSix."]
+
+
+def test_a_heading_starts_a_new_chunk_once_the_current_one_is_half_full() -> None:
+    text = "Intro one two three.\n\n# Part\n\nBody four five.\n\nMore six."
+    # 4 words used of 8 (half): the heading opens a new chunk and keeps its text
+    assert chunk_text(text, words, 8) == [
+        "Intro one two three.",
+        "# Part\nBody four five.\n\nMore six.",
+    ]
+    # 4 of 20 is less than half: packing goes on across the heading
+    assert chunk_text(text, words, 20) == [text.replace("# Part\n\n", "# Part\n")]
+
+
+def test_no_chunk_is_a_lone_heading() -> None:
+    heading = "# 1. Installation and first steps"
+    body = " ".join(f"Sentence {i} has five words." for i in range(8))
+    text = f"{heading}\n\n{body}\n\n## Closing notes"
+    chunks = chunk_text(text, words, 10)
+    assert chunks[0].startswith(heading + "\nSentence 0")  # the heading leads its text
+    assert all(not _only_headings(chunk) for chunk in chunks)
+    assert chunks[-1].endswith("## Closing notes")  # a trailing heading joins the text
+    assert " ".join(chunks).split() == text.split()  # nothing lost or reordered
+
+
+def _only_headings(chunk: str) -> bool:
+    return all(line.lstrip().startswith("#") for line in chunk.splitlines() if line.strip())
 
 
 def test_long_paragraph_splits_at_sentences_then_words() -> None:
@@ -39,7 +68,7 @@ def test_long_paragraph_splits_at_sentences_then_words() -> None:
     chunks = chunk_text(text, words, 6)
     assert chunks[:2] == ["A b c. D e f!", "G h i? w0 w1 w2"]  # greedy packing
     assert all(len(chunk.split()) <= 6 for chunk in chunks)
-    assert chunks[-1] == "Tail."
+    assert chunks[-1].endswith("Tail.")  # packed with the last piece when it fits
     # nothing is lost or reordered
     assert " ".join(chunks).split() == text.split()
 

@@ -25,7 +25,9 @@ NODE_INFO_KEY = "_llamaindex"
 """Metadata key holding the node fields that are not user metadata (ref doc id, ...)."""
 
 
-def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, Any]]:
+def node_record(
+    node: Any, *, position: int, ref_doc_hash: str | None = None
+) -> tuple[str, str, str, dict[str, Any]]:
     """``node`` -> ``(id, text to encode, payload text, metadata)`` for a text index.
 
     The encoded text is ``node.get_content(MetadataMode.EMBED)`` (LlamaIndex's
@@ -52,6 +54,9 @@ def node_record(node: Any, *, position: int) -> tuple[str, str, str, dict[str, A
     }
     if node.ref_doc_id is not None:
         info["ref_doc_id"] = node.ref_doc_id
+    if ref_doc_hash is not None:  # stored by document ingestion (see _documents.py)
+        info["ref_doc_id"] = node.ref_doc_id or node.node_id
+        info["ref_doc_hash"] = ref_doc_hash
     metadata[NODE_INFO_KEY] = info
     embed_text = node.get_content(metadata_mode=MetadataMode.EMBED)
     return node.node_id, embed_text, node.get_content(metadata_mode=MetadataMode.NONE), metadata

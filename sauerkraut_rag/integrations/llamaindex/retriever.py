@@ -11,10 +11,21 @@ from llama_index.core.ingestion import run_transformations
 from llama_index.core.schema import BaseNode, Document, TextNode, TransformComponent
 from llama_index.core.settings import Settings
 
-from sauerkraut_rag.errors import DuplicateIdError
+from sauerkraut_rag.errors import DuplicateIdError, InvalidInputTypeError
 from sauerkraut_rag.integrations._common import EncoderLike
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
-from sauerkraut_rag.integrations.llamaindex._nodes import hit_to_text_node, node_record
+from sauerkraut_rag.integrations.llamaindex._documents import (
+    StoredRefDoc,
+    document_hash,
+    node_ids_of,
+    stored_ref_docs,
+    with_stable_ids,
+)
+from sauerkraut_rag.integrations.llamaindex._nodes import (
+    NODE_INFO_KEY,
+    hit_to_text_node,
+    node_record,
+)
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
 from sauerkraut_rag.types import Hit
 
@@ -90,10 +101,79 @@ class SauerkrautRetriever(IndexRetrieverBase):
         transformations: list[TransformComponent] | None = None,
         show_progress: bool = False,
     ) -> list[str]:
-        """Split ``documents`` into nodes (see :meth:`from_documents`) and index them."""
+        """Split ``documents`` into nodes (see :meth:`from_documents`) and index them.
+
+        Documents are matched to what is stored, as LlamaIndex's docstore-backed
+        ingestion does: an unchanged document (same reference id and content hash) is
+        skipped, a changed one replaces its nodes.  Readers that give documents random
+        ids get stable ones from ``metadata["file_path"]`` (``<file_path>_part_<i>``,
+        as with ``SimpleDirectoryReader(filename_as_id=True)``), so loading a folder
+        again does not duplicate it; parts of such a file that are no longer produced
+        are deleted.  Returns the ids of the stored nodes of all ``documents``.
+        """
+        return self._ingest(documents, transformations, show_progress)[0]
+
+    def refresh_ref_docs(
+        self,
+        documents: Sequence[Document],
+        *,
+        transformations: list[TransformComponent] | None = None,
+        show_progress: bool = False,
+    ) -> list[bool]:
+        """Like :meth:`add_documents`; returns, per document, whether it was (re)indexed."""
+        return self._ingest(documents, transformations, show_progress)[1]
+
+    def insert(self, document: Document, **kwargs: Any) -> None:
+        """Index one document (``VectorStoreIndex.insert`` style); see :meth:`add_documents`."""
+        self.add_documents([document], **kwargs)
+
+    def delete_ref_doc(self, ref_doc_id: str, **kwargs: Any) -> int:
+        """Remove every node of the reference document ``ref_doc_id``; returns how many.
+
+        ``kwargs`` (such as ``delete_from_docstore``) are accepted for compatibility
+        with LlamaIndex indexes and ignored: the index is the only store.
+        """
+        if not isinstance(ref_doc_id, str) or not ref_doc_id:
+            raise InvalidInputTypeError(
+                f"Expected ref_doc_id to be a non-empty str, got {ref_doc_id!r}."
+            )
+        return self._index.delete(node_ids_of(self._index, ref_doc_id))
+
+    def _ingest(
+        self,
+        documents: Sequence[Document],
+        transformations: list[TransformComponent] | None,
+        show_progress: bool,
+    ) -> tuple[list[str], list[bool]]:
+        docs, derived_files = with_stable_ids(list(documents))
+        hashes = {doc.node_id: document_hash(doc) for doc in docs}
+        stored = stored_ref_docs(self._index, set(hashes), derived_files)
+        todo = [
+            doc
+            for doc in docs
+            if doc.node_id not in stored or stored[doc.node_id].hashes != {hashes[doc.node_id]}
+        ]
         steps = Settings.transformations if transformations is None else transformations
-        nodes = run_transformations(list(documents), steps, show_progress=show_progress)
-        return self.add_nodes(nodes, show_progress=show_progress)
+        nodes = run_transformations(todo, steps, show_progress=show_progress) if todo else []
+        records = [
+            node_record(node, position=i, ref_doc_hash=hashes.get(node.ref_doc_id or node.node_id))
+            for i, node in enumerate(nodes)
+        ]
+        self._write(records, replace=True, show_progress=show_progress)
+        new_ids = {record[0] for record in records}
+        redo = {doc.node_id for doc in todo} | (set(stored) - set(hashes))
+        stale = [i for ref in redo for i in stored.get(ref, StoredRefDoc()).node_ids]
+        self._index.delete([i for i in stale if i not in new_ids])
+        by_ref: dict[str, list[str]] = {}
+        for record in records:
+            by_ref.setdefault(record[3][NODE_INFO_KEY]["ref_doc_id"], []).append(record[0])
+        ids = [
+            node_id
+            for doc in docs
+            for node_id in by_ref.get(doc.node_id, stored.get(doc.node_id, StoredRefDoc()).node_ids)
+        ]
+        logger.debug("Documents: %d indexed, %d unchanged", len(todo), len(docs) - len(todo))
+        return ids, [doc in todo for doc in docs]
 
     def add_nodes(
         self,
@@ -113,6 +193,17 @@ class SauerkrautRetriever(IndexRetrieverBase):
         ids = [record[0] for record in records]
         if not replace:
             self._check_new(ids)
+        self._write(records, replace=replace, show_progress=show_progress)
+        logger.debug("Indexed %d nodes", len(records))
+        return ids
+
+    def _write(
+        self,
+        records: list[tuple[str, str, str, dict[str, Any]]],
+        *,
+        replace: bool,
+        show_progress: bool,
+    ) -> None:
         write = self._index.upsert if replace else self._index.add
         for start in range(0, len(records), _CHUNK):
             chunk = records[start : start + _CHUNK]
@@ -127,8 +218,6 @@ class SauerkrautRetriever(IndexRetrieverBase):
                 [record[3] for record in chunk],
                 [record[2] for record in chunk],
             )
-        logger.debug("Indexed %d nodes", len(records))
-        return ids
 
     def _check_new(self, ids: list[str]) -> None:
         repeated = sorted(node_id for node_id, n in Counter(ids).items() if n > 1)
