@@ -1,7 +1,8 @@
 """Filtered search on ``VoyagerIndex``: SQLite filter evaluation against the Python loop,
 and filtered against unfiltered search latency, in one run.
 
-Corpus: ``benchmarks/index_strategies.py``'s clustered documents (60-140 tokens, dim 128)
+Corpus: the ``"base"`` member of ``benchmarks/corpus_family.py`` (the clustered corpus of
+``benchmarks/index_strategies.py``: 60-140 tokens per document, dim 128)
 with realistic metadata: ``source`` (files of 20 chunks), ``page``, ``chunk``,
 ``start_index``, ``year``, ``lang``, ``tags`` (0-3 of 12 topics) and ``title``.
 
@@ -48,13 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from index_strategies import K, make_corpus  # noqa: E402
+from corpus_family import FAMILY, make_corpus  # noqa: E402
 
 from sauerkraut_rag.retrievers.filters import matches, parse_filter  # noqa: E402
 from sauerkraut_rag.retrievers.maxsim import maxsim_packed, topk_from_scores  # noqa: E402
 from sauerkraut_rag.retrievers.voyager import filter_sql, state  # noqa: E402
 from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex  # noqa: E402
 
+K = 10
 LANGS = (("de", 0.55), ("en", 0.30), ("fr", 0.06), ("es", 0.04), ("it", 0.03), ("nl", 0.02))
 TAGS = (
     "news", "sport", "finance", "tech", "health", "science",
@@ -157,7 +159,7 @@ def exact_top(query: np.ndarray, docs: list[np.ndarray], positions: np.ndarray) 
 
 def run(args: argparse.Namespace) -> None:
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    docs, queries = make_corpus(args.docs, args.queries)
+    docs, queries = make_corpus(FAMILY["base"], args.docs, args.queries)
     metas = make_metadata(args.docs)
     filters = make_filters(metas)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,8 @@
     sauerkraut-rag index PATH... --index DIR [--model ID|PATH] [--pool-factor N] [--dpi N]
                          [--keep-missing]
     sauerkraut-rag remove PATH... --index DIR
-    sauerkraut-rag search DIR ["query"] [-k N] [--filter key=value ...] [--json]
+    sauerkraut-rag search DIR ["query"] [-k N] [--filter key=value ...] [--where JSON]
+                          [--json]
     sauerkraut-rag explain DIR "query" --page ID --out map.png [--reduce max|sum]
     sauerkraut-rag info DIR [--json]
 
@@ -116,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="keep documents whose metadata KEY equals VALUE (repeatable), e.g. page=2",
     )
+    search.add_argument(
+        "--where",
+        metavar="JSON",
+        help="keep documents matching a JSON filter, e.g. "
+        '\'{"source": {"$in": ["a.txt", "b.txt"]}}\' or \'{"year": {"$gte": 2020}}\' '
+        "(operators: $eq $ne $gt $gte $lt $lte $between $in $nin $exists $like $ilike, "
+        "logic: $and $or $not)",
+    )
     search.add_argument("--json", action="store_true", help="print JSON for scripts")
     search.add_argument("--model", metavar="ID|PATH", help="override the index's model")
 
@@ -192,6 +201,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.query,
             k=args.k,
             filters=args.filter,
+            where=args.where,
             as_json=args.json,
             model=args.model,
             out=out,

@@ -16,34 +16,57 @@ from typing import Any, TextIO
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.reading import model_for, open_read_only
-from sauerkraut_rag.errors import InvalidInputError
+from sauerkraut_rag.errors import FilterError, InvalidInputError
 from sauerkraut_rag.retrievers.encoder_check import bind_encoder
-from sauerkraut_rag.types import Hit, Metadata
+from sauerkraut_rag.retrievers.filters import Comparison, Op, matches, parse_filter
+from sauerkraut_rag.types import Hit
 
 _TEXT_WIDTH = 60
 _SOURCE_WIDTH = 36
 
 
-def parse_filters(items: list[str]) -> Metadata | None:
-    """``["key=value", ...]`` -> ``{key: value}``; values that read as JSON (numbers,
-    ``true``/``false``/``null``, quoted strings) are compared as such, others as text."""
-    if not items:
-        return None
-    parsed: Metadata = {}
+def parse_filters(items: list[str], where: str | None = None) -> dict[str, Any] | None:
+    """``--filter key=value`` pairs and a ``--where`` JSON filter -> one filter (all must
+    match). ``--filter`` values that read as JSON (numbers, ``true``/``false``/``null``,
+    quoted strings) are compared as such, others as text; ``key`` may be dotted."""
+    parts: list[dict[str, Any]] = []
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInputError(
-                f"Expected --filter key=value (e.g. --filter page=2), got {item!r}."
+                f"Expected --filter key=value (e.g. --filter page=2), got {item!r}. Use "
+                '--where for operators, e.g. --where \'{"page": {"$gte": 2}}\'.'
             )
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        parsed[key.strip()] = (
-            value if isinstance(value, (str, int, float, bool, type(None))) else raw
+        scalar = isinstance(value, (str, int, float, bool, type(None)))
+        parts.append({key.strip(): value if scalar else raw})
+    if where is not None:
+        parts.append(parse_where(where))
+    if not parts:
+        return None
+    flt = parts[0] if len(parts) == 1 else {"$and": parts}
+    parse_filter(flt)  # a malformed filter fails here, before the model loads
+    return flt
+
+
+def parse_where(text: str) -> dict[str, Any]:
+    """The JSON text of ``--where`` as a filter dict."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FilterError(
+            f"Expected --where to be a JSON filter such as "
+            f'\'{{"source": {{"$in": ["a.txt", "b.txt"]}}}}\', got {text!r:.80} ({exc}). '
+            "Quote it for the shell with single quotes."
+        ) from exc
+    if not isinstance(value, dict):
+        raise FilterError(
+            f"Expected --where to be a JSON object (a filter dict), got {text!r:.80}."
         )
-    return parsed
+    return value
 
 
 def run_search(
@@ -52,6 +75,7 @@ def run_search(
     *,
     k: int,
     filters: list[str],
+    where: str | None = None,
     as_json: bool,
     model: str | None,
     out: TextIO,
@@ -70,12 +94,12 @@ def run_search(
     if query is not None and not query.strip():
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
     check_positive_int(k, name="-k")
-    flt = parse_filters(filters)
+    flt = parse_filters(filters, where)
     index = open_read_only(folder)
     try:
         reference = model_for(folder, model)
-        if flt is not None and len(index):
-            check_filter_keys(index, flt, folder)
+        if filters and len(index):
+            check_filter_keys(index, [item.partition("=")[0].strip() for item in filters], folder)
         encoder: Any = None
         stream = [query] if query is not None else (line.strip() for line in queries or [])
         for text in stream:
@@ -117,19 +141,20 @@ def _print(
     out.flush()
 
 
-def check_filter_keys(index: Any, flt: Metadata, folder: Path) -> None:
+def check_filter_keys(index: Any, keys: list[str], folder: Path) -> None:
     """Raise when a ``--filter`` key is in no document's metadata (no model needed).
 
     Equality on a key that no document has can never match; say so instead of printing
     an empty result that looks like "nothing relevant".  Reads stored metadata only (no
-    scoring), stopping at the first document that has every key.
+    scoring), stopping at the first document that has every key.  Dotted keys reach into
+    nested metadata, as in the filter language.
     """
     from sauerkraut_rag.retrievers.listing import iter_documents
 
-    missing = set(flt)
+    missing = {key: Comparison(tuple(key.split(".")), Op.EXISTS) for key in keys}
     known: set[str] = set()
     for doc in iter_documents(index):
-        missing -= doc.metadata.keys()
+        missing = {key: test for key, test in missing.items() if not matches(test, doc.metadata)}
         known |= doc.metadata.keys()
         if not missing:
             return

@@ -16,7 +16,12 @@ from sauerkraut_rag.errors import (
     InvalidInputError,
     InvalidInputTypeError,
 )
-from sauerkraut_rag.retrievers._validation import check_ids, check_k, check_query_vectors
+from sauerkraut_rag.retrievers._validation import (
+    check_filter,
+    check_ids,
+    check_k,
+    check_query_vectors,
+)
 from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.retrievers.maxsim import maxsim, topk_from_scores
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
@@ -126,7 +131,12 @@ class MultiVectorRetriever:
     # ------------------------------------------------------------------ search
 
     def search(self, query: str, k: int = 10, *, filter: MetadataFilter | None = None) -> list[Hit]:
-        """The ``k`` best documents for one query string, best first."""
+        """The ``k`` best documents for one query string, best first.
+
+        ``filter`` restricts the search to documents whose metadata matches it, in the
+        filter language of :mod:`sauerkraut_rag.retrievers.filters` (``{"lang": "de"}``,
+        ``{"year": {"$gte": 2020}}``, ``{"$or": [...]}``), evaluated inside the index.
+        """
         if not isinstance(query, str):
             raise InvalidInputTypeError(
                 f"Expected query to be a str, got {type(query).__name__}. "
@@ -139,6 +149,7 @@ class MultiVectorRetriever:
     ) -> list[list[Hit]]:
         """The ``k`` best documents for each query string (queries encoded in one batch)."""
         k = check_k(k)
+        check_filter(filter)  # malformed filters fail before the model runs
         if isinstance(queries, str):
             raise InvalidInputTypeError(
                 "Expected a list of query strings, got one str. Use search() for one query."

@@ -32,6 +32,7 @@ from sauerkraut_rag.integrations.langchain._inputs import (
 )
 from sauerkraut_rag.integrations.langchain._mmr import mmr_select, pairwise_similarity
 from sauerkraut_rag.integrations.langchain.embeddings import SauerkrautEmbeddings
+from sauerkraut_rag.retrievers._validation import check_filter
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import MultiVector
 
@@ -47,8 +48,12 @@ class SauerkrautVectorStore(ClosesIndex, VectorStore):
     :meth:`similarity_search_with_score` are normalised: MaxSim divided by the number of
     query tokens, i.e. the mean best-match cosine in ``[-1, 1]`` (higher is better).
     Relevance scores (``similarity_score_threshold``) are that value clipped to
-    ``[0, 1]``.  Metadata must be JSON-serialisable; ``filter`` is a dict of
-    ``key: value`` pairs that must all match (or a predicate on the metadata dict).
+    ``[0, 1]``.  Metadata must be JSON-serialisable.  ``filter`` takes the dict filter
+    language LangChain users write for Chroma, PGVector or Pinecone (``{"lang": "de"}``,
+    ``{"source": {"$in": [...]}}``, ``{"$or": [...]}``, ``{"start_index": {"$gt": 1000}}``;
+    see :mod:`sauerkraut_rag.retrievers.filters`), evaluated inside the index; an unknown
+    operator raises :class:`~sauerkraut_rag.errors.FilterError`.  On a ``VoyagerIndex`` a
+    predicate on the metadata dict works too.
 
     Args:
         model: a :class:`SauerkrautEmbeddings`, a loaded text encoder, a hub id or folder.
@@ -185,6 +190,7 @@ class SauerkrautVectorStore(ClosesIndex, VectorStore):
         """Top ``k`` documents with normalised MaxSim scores in ``[-1, 1]``, best first."""
         k = check_positive_int(k, name="k")
         check_query(query)
+        check_filter(filter)  # a malformed filter raises even on an empty store
         if len(self) == 0:
             return []
         tokens = self.encoder.encode_queries([query], batch_size=1, show_progress=False)[0]

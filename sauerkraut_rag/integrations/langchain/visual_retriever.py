@@ -32,6 +32,7 @@ from sauerkraut_rag.integrations._common import (
     run_off_loop,
 )
 from sauerkraut_rag.integrations.langchain._inputs import check_query
+from sauerkraut_rag.retrievers._validation import check_filter
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit, Page
 
@@ -55,7 +56,9 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
     ``image_mime_type``, ready for a multimodal chat model.
 
     ``k`` is set in the constructor and can be overridden per call:
-    ``retriever.invoke("query", k=2)``; so can ``filter`` (a dict of metadata values).
+    ``retriever.invoke("query", k=2)``; so can ``filter``, a filter in the dict language
+    of LangChain's stores (``{"page": {"$lte": 3}}``, ``{"source": {"$in": [...]}}``;
+    see :mod:`sauerkraut_rag.retrievers.filters`) evaluated inside the index.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -64,7 +67,9 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
     index: Any = Field(description="The MultiVectorIndex holding the pages.")
     k: int = Field(default=4, description="Pages returned per query.")
     include_image_base64: bool = Field(default=False, description="Add base64 page images.")
-    filter: Any = Field(default=None, description="Metadata pre-filter (dict or predicate).")
+    filter: Any = Field(
+        default=None, description="Metadata pre-filter (filter-language dict, or predicate)."
+    )
     _handle: IndexHandle | None = PrivateAttr(default=None)
     _pages_dir: Path | None = PrivateAttr(default=None)
 
@@ -91,6 +96,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         """
         encoder = resolve_encoder(model, modality="image", role="model", load_kwargs=load_kwargs)
         k = check_positive_int(k, name="k")
+        check_filter(filter)
         handle = resolve_index(
             index, dim=encoder.dim, role="index", read_only=read_only, **(index_options or {})
         )
@@ -230,6 +236,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         """The ``k`` best pages for ``query`` as Documents, best first."""
         check_query(query)
         top = check_positive_int(self.k if k is None else k, name="k")
+        check_filter(filter)
         if len(self.index) == 0:
             return []
         tokens = self.encoder.encode_queries([query], batch_size=1, show_progress=False)[0]

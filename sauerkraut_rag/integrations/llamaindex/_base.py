@@ -20,11 +20,8 @@ from sauerkraut_rag.integrations._common import (
     resolve_index,
     run_off_loop,
 )
-from sauerkraut_rag.integrations.llamaindex._support import (
-    IndexLike,
-    metadata_predicate,
-    query_text,
-)
+from sauerkraut_rag.integrations.llamaindex._filters import resolve_filters
+from sauerkraut_rag.integrations.llamaindex._support import IndexLike, query_text
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
 from sauerkraut_rag.types import Hit
 
@@ -61,7 +58,7 @@ class IndexRetrieverBase(ClosesIndex, BaseRetriever):
         """
         self.similarity_top_k = check_positive_int(similarity_top_k, name="similarity_top_k")
         self._batch_size = check_positive_int(batch_size, name="batch_size")
-        self._filter = metadata_predicate(filters)
+        self._filter = resolve_filters(filters)
         self._encoder: MultiVectorEncoder = resolve_encoder(
             encoder, modality=self.modality, role="encoder", load_kwargs=load_kwargs
         )

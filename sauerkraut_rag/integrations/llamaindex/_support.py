@@ -7,11 +7,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.vector_stores.types import MetadataFilters
-from llama_index.core.vector_stores.utils import build_metadata_filter_fn
-
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
+from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
 
 
 def query_text(query_bundle: Any) -> str:
@@ -51,16 +48,3 @@ def decode_base64_image(data: str, *, what: str) -> bytes:
 
 IndexLike = MultiVectorIndex | str | Path | None
 """An index object, a folder holding (or to hold) a ``VoyagerIndex``, or ``None`` (temporary)."""
-
-
-def metadata_predicate(filters: Any) -> MetadataFilter | None:
-    """LlamaIndex ``MetadataFilters`` -> predicate on metadata; dicts/callables pass through."""
-    if filters is None or isinstance(filters, dict) or callable(filters):
-        return filters
-    if isinstance(filters, MetadataFilters):
-        match = build_metadata_filter_fn(lambda metadata: metadata, filters)
-        return lambda metadata: bool(match(metadata))  # type: ignore[arg-type]
-    raise InvalidInputTypeError(
-        "Expected filters to be LlamaIndex MetadataFilters, a dict of required metadata "
-        f"values or a callable(metadata) -> bool, got {type(filters).__name__}."
-    )

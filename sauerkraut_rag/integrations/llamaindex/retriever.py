@@ -45,8 +45,10 @@ class SauerkrautRetriever(IndexRetrieverBase):
     :class:`~sauerkraut_rag.retrievers.voyager.index.VoyagerIndex` (opened, or created with
     ``index_options``), any :class:`~sauerkraut_rag.retrievers.protocol.MultiVectorIndex`
     object, or ``None`` for a temporary index deleted by :meth:`close`.  ``filters``
-    (LlamaIndex ``MetadataFilters``, a dict of required values, or a predicate on
-    metadata) restricts every search.  ``aretrieve`` encodes and searches in a worker
+    (LlamaIndex ``MetadataFilters``, every operator and condition translated into the
+    filter language and evaluated by the index; a filter dict such as
+    ``{"year": {"$gte": 2020}}``; or, on ``VoyagerIndex``, a predicate on metadata)
+    restricts every search.  ``aretrieve`` encodes and searches in a worker
     thread, so the event loop stays free.
     """
 

@@ -279,10 +279,9 @@ def _lower(value: Any) -> Any:
 def filter_mask(conn: sqlite3.Connection, snap: Snapshot, node: FilterNode) -> np.ndarray:
     """Live documents of ``snap`` (a mask over its positions) matching ``node``."""
     rows = matching_rows(conn, node)
-    mask = np.zeros(snap.n_docs, dtype=bool)
-    if rows.size:
-        positions = snap.positions_of_rows(rows)
-        mask[positions[positions >= 0]] = True
+    by_row = np.zeros(snap.next_row, dtype=bool)
+    by_row[rows[rows < snap.next_row]] = True  # later rows belong to newer commits
+    mask = by_row[snap.rows]
     mask &= snap.live
     return mask
 

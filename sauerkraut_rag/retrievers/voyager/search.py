@@ -22,7 +22,9 @@ from sauerkraut_rag.retrievers.voyager.state import Snapshot
 Ranked = list[tuple[int, float]]
 
 _WIDEN = 4
-"""Growth factor of the HNSW request when too few candidates pass the filter."""
+"""Largest growth factor of the HNSW request when too few candidates pass the filter."""
+_MARGIN_SIGMAS = 3.0
+"""Safety margin of a filtered HNSW request, in binomial standard deviations."""
 _GATHER_FRACTION = 0.5
 """Exact search over a subset copies its vectors when it is below this share of docs."""
 EXACT_CACHE_BYTES = 128 << 20
@@ -127,8 +129,19 @@ def _query_hnsw(
 
 
 def _request_size(base: int, n_match: int, n_live: int, available: int) -> int:
-    """Neighbours to request so ~``base`` of them pass a filter matching ``n_match``."""
-    return min(available, max(1, math.ceil(base * n_live / n_match)))
+    """Neighbours to request so that at least ``base`` of them pass a filter matching
+    ``n_match`` of ``n_live`` documents, with a margin of ``_MARGIN_SIGMAS`` binomial
+    standard deviations (without it, half of all filtered searches fell short and
+    repeated the HNSW query at 4x the size)."""
+    share = min(1.0, n_match / max(n_live, 1))
+    need = base + _MARGIN_SIGMAS * math.sqrt(base * (1.0 - share))
+    return min(available, max(1, math.ceil(need / share)))
+
+
+def _widened(kk: int, want: int, got: int, available: int) -> int:
+    """A larger request after ``got < want`` matches: in proportion, at most ``_WIDEN``x."""
+    grown = math.ceil(kk * want / max(got, 1) * 1.2)
+    return min(available, max(kk + 1, min(grown, kk * _WIDEN)))
 
 
 def _fde_candidates(
@@ -156,7 +169,7 @@ def _fde_candidates(
             pools.append(pos[mask[pos]][:want])
         if all(len(p) >= want for p in pools) or kk >= available:
             return pools
-        kk = min(available, kk * _WIDEN)
+        kk = _widened(kk, want, min(len(p) for p in pools), available)
         if kk > snap.n_live // 2:  # scanning this much of HNSW costs more than exact
             return [p if len(p) >= want else None for p in pools]
 
