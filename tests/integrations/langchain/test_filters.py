@@ -122,7 +122,8 @@ def test_page_retriever_checks_filters_early(
 
 def test_readme_filter_examples_run(store: SauerkrautVectorStore) -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Metadata filters\n") : readme.index("## LangChain\n")]
+    start = readme.index("## Metadata filters\n")
+    section = readme[start : readme.index("\n## ", start + 1)]
     [block] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     found: list[list[Document]] = []
     namespace = {"store": _Recording(store, found), "q": QUERY}
