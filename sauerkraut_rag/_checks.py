@@ -6,14 +6,16 @@ it; callers pass the user-facing ``name`` of the argument.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 
-__all__ = ["check_int", "check_options", "check_positive_int"]
+__all__ = ["check_int", "check_options", "check_path", "check_positive_int"]
 
 
 def check_int(name: str, value: Any, *, low: int, high: int | None = None, hint: str = "") -> int:
@@ -46,3 +48,26 @@ def check_options(given: Iterable[str], accepted: Iterable[str], *, what: str) -
             f"Unknown option(s) for {what}: {unknown}. Accepted: {', '.join(sorted(known))}. "
             "Check the spelling."
         )
+
+
+def check_path(value: Any, *, name: str) -> Path:
+    """Return ``value`` (a ``str`` or ``os.PathLike``) as a :class:`~pathlib.Path`.
+
+    Empty paths and paths with a NUL byte (which no file system accepts) are refused.
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise InvalidInputTypeError(
+            f"Expected {name} to be a path (str or pathlib.Path), got {type(value).__name__} "
+            f"({value!r:.60})."
+        )
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\0" in text:
+        raise InvalidInputError(
+            f"Expected {name} to be a path without NUL bytes, got {text!r:.80}. Remove the "
+            "'\\x00' character (it often comes from reading binary data as text)."
+        )
+    if not text:
+        raise InvalidInputError(f"Expected {name} to be a path, got an empty string.")
+    return Path(text)

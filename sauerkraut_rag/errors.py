@@ -115,3 +115,52 @@ class PartialWriteError(IndexStoreError):
         super().__init__(message)
         self.written_ids = written_ids
         self.unwritten_ids = unwritten_ids
+
+
+class IndexStorageError(IndexStoreError, OSError):
+    """The storage under an index failed: disk full, file too large, I/O error, read-only.
+
+    ``operation`` names what failed (``"add"``, ``"compact"``, ...); ``committed`` says
+    whether that operation's change is stored (an operation that raises this error never
+    half-applies: it committed nothing, unless ``committed`` says otherwise);
+    ``data_intact`` says whether the index was checked to still hold its last committed
+    state after the fault. ``errno`` is the operating system's error number when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        committed: bool,
+        data_intact: bool,
+        errno: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.committed = committed
+        self.data_intact = data_intact
+        self.errno = errno
+
+    def __reduce__(self) -> tuple[object, ...]:  # keyword fields survive pickling
+        fields = {
+            "operation": self.operation,
+            "committed": self.committed,
+            "data_intact": self.data_intact,
+            "errno": self.errno,
+        }
+        return (_rebuild_storage_error, (type(self), str(self), fields))
+
+
+class StorageFullError(IndexStorageError):
+    """The disk or a size limit is full (ENOSPC, EDQUOT, EFBIG, SQLite "database is full")."""
+
+
+def _rebuild_storage_error(
+    cls: type[IndexStorageError], message: str, fields: dict[str, object]
+) -> IndexStorageError:
+    return cls(message, **fields)  # type: ignore[arg-type]
+
+
+class ForkedWriterError(IndexStoreError):
+    """A writable index was used in a process forked after it was opened."""

@@ -62,7 +62,7 @@ def run_index(
     longer exist are removed from the index (documents and page images).  Everything
     that needs no model is checked before the model is loaded.
     """
-    from sauerkraut_rag.retrievers.voyager.loading import is_index
+    from sauerkraut_rag.retrievers.voyager.layout import is_index
 
     check_page_options(dpi, True, None, False, "raise")  # the PDF options, before any work
     if pool_factor is not None:

@@ -13,7 +13,7 @@ from sauerkraut_rag.errors import IndexFormatError, InvalidInputError
 def open_read_only(folder: Path) -> Any:
     """Open the index in ``folder`` read-only (searches work while another process indexes)."""
     from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
-    from sauerkraut_rag.retrievers.voyager.loading import is_index
+    from sauerkraut_rag.retrievers.voyager.layout import is_index
 
     if not is_index(folder):
         raise IndexFormatError(

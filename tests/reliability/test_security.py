@@ -50,7 +50,7 @@ HOSTILE_IDS = [
     "x" * 100_000,
 ]
 INDEX_FILES = re.compile(
-    r"index\.sqlite(-wal|-shm)?|writer\.lock|vectors|hnsw|"
+    r"index\.sqlite(-wal|-shm)?|writer\.lock|readers\.lock|vectors|hnsw|"
     r"vectors/seg-e\d+-\d{12}-\d{12}\.npy|hnsw/hnsw-[0-9a-f]{32}\.voy"
 )
 """Every name an index folder may contain: none is derived from an id."""
@@ -184,8 +184,12 @@ def test_crafted_graph_entry_cannot_delete_outside_files(tmp_path: Path) -> None
     assert victim.read_text() == "precious"
 
 
-def test_symlinked_folder_inside_an_index_is_not_swept(tmp_path: Path) -> None:
-    """Regression: a ``vectors`` symlink made the orphan sweep delete files it points to."""
+@pytest.mark.parametrize("read_only", [False, True])
+def test_symlinked_folder_inside_an_index_is_refused_untouched(
+    tmp_path: Path, read_only: bool
+) -> None:
+    """Regression: a ``vectors`` symlink made the orphan sweep delete files it points to;
+    now the index refuses it (it never reads or writes outside its folder)."""
     folder, home = tmp_path / "index", tmp_path / "home"
     _index_with_one_doc(folder)
     home.mkdir()
@@ -194,9 +198,11 @@ def test_symlinked_folder_inside_an_index_is_not_swept(tmp_path: Path) -> None:
         segment.rename(home / segment.name)
     (folder / "vectors").rmdir()
     (folder / "vectors").symlink_to(home)
-    with VoyagerIndex.open(folder) as index:
-        assert len(index) == 2
+    before = sorted(p.name for p in home.iterdir())
+    with pytest.raises(IndexCorruptedError, match="symbolic link"):
+        VoyagerIndex.open(folder, read_only=read_only)
     assert (home / "thesis.txt").read_text() == "years of work"
+    assert sorted(p.name for p in home.iterdir()) == before
 
 
 def test_crafted_segment_path_is_refused(tmp_path: Path) -> None:

@@ -305,8 +305,8 @@ def test_hnsw_is_caught_up_after_unsaved_writes(tmp_path, queries):
     index.add([f"m{i}" for i in range(5)], more)
     index.delete(["d0", "d1"])
     # simulate a crash: drop the object without close(), releasing only the OS lock
-    index._lock.release()
-    index._conn.close()
+    index._h.lock.release()
+    index._h.conn.close()
     docs.update({f"m{i}": d for i, d in enumerate(more)})
     del docs["d0"], docs["d1"]
     with VoyagerIndex.open(folder) as reopened:

@@ -40,7 +40,7 @@ import numpy as np
 
 from sauerkraut_rag.retrievers.filters import Comparison, FilterNode, Not, Op, Or, like_glob
 from sauerkraut_rag.retrievers.voyager import state
-from sauerkraut_rag.retrievers.voyager.sql import ReaderPool
+from sauerkraut_rag.retrievers.voyager.sql import transaction
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
 from sauerkraut_rag.types import Metadata
 
@@ -147,8 +147,7 @@ def ensure_table(conn: sqlite3.Connection) -> None:
     with_meta = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
     if with_meta:
         logger.info("building the metadata filter table of the index (%d documents)", with_meta)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):  # a failed ROLLBACK never hides the error (full disk)
         _create_schema(conn)
         conn.execute("DELETE FROM filter_values")
         cursor = conn.execute("SELECT row, metadata FROM docs WHERE deleted_at IS NULL")
@@ -159,10 +158,6 @@ def ensure_table(conn: sqlite3.Connection) -> None:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (STATE_KEY,),
         )
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -286,10 +281,12 @@ def filter_mask(conn: sqlite3.Connection, snap: Snapshot, node: FilterNode) -> n
     return mask
 
 
-def search_mask(readers: ReaderPool, snap: Snapshot, flt: Any) -> np.ndarray:
-    """Live positions matching a parsed filter (in SQLite) or a callable (in Python)."""
-    if not callable(flt):
-        with readers.connection() as conn:
-            if is_ready(conn):
-                return filter_mask(conn, snap, flt)
+def search_mask(conn: sqlite3.Connection, snap: Snapshot, flt: Any) -> np.ndarray:
+    """Live positions matching a parsed filter (in SQLite) or a callable (in Python).
+
+    ``conn`` is in the read transaction that ``snap`` was taken from, so the rows it
+    finds are those of the snapshot's committed state.
+    """
+    if not callable(flt) and is_ready(conn):
+        return filter_mask(conn, snap, flt)
     return state.filter_mask(snap, flt)  # callables; old indexes opened read-only

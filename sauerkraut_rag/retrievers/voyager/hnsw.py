@@ -16,6 +16,8 @@ thread count. Writes of an open index insert in parallel; their graph is what ge
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import logging
 import os
 import uuid
@@ -29,7 +31,12 @@ import voyager
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.locks import RWLock
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
-from sauerkraut_rag.retrievers.voyager.storage import file_sha256, fsync_dir
+from sauerkraut_rag.retrievers.voyager.storage import (
+    create_exclusive,
+    file_sha256,
+    fsync_dir,
+    read_nofollow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,13 +171,17 @@ def build(snap: Snapshot, config: IndexConfig, muvera: Any, *, threads: int = -1
 
 
 def save(hnsw: voyager.Index, folder: Path) -> tuple[str, str]:
-    """Write the graph durably under a fresh name; returns ``(file name, sha256)``."""
-    folder.mkdir(exist_ok=True)
+    """Write the graph durably under a fresh name; returns ``(file name, sha256)``.
+
+    Voyager writes through a Python file object, so a full disk raises ``OSError`` with
+    its errno, and the file is created without following links.
+    """
     name = f"hnsw-{uuid.uuid4().hex}.voy"
     tmp = folder / (name + ".tmp")
     try:
-        hnsw.save(str(tmp))
-        with open(tmp, "rb+") as handle:
+        with create_exclusive(tmp) as handle:
+            hnsw.save(handle)
+            handle.flush()
             os.fsync(handle.fileno())
         sha = file_sha256(tmp)
         os.replace(tmp, folder / name)
@@ -182,17 +193,25 @@ def save(hnsw: voyager.Index, folder: Path) -> tuple[str, str]:
 
 
 def load(path: Path, sha256: str, config: IndexConfig) -> voyager.Index | None:
-    """The saved graph, or ``None`` (with a warning) if missing, damaged or mismatched."""
-    if not path.is_file():
+    """The saved graph, or ``None`` (with a warning) if missing, damaged or mismatched.
+
+    The file is read without following links and checked before Voyager parses it.
+    """
+    try:
+        data = read_nofollow(path)
+    except FileNotFoundError:
         logger.warning("HNSW file %s is missing; rebuilding it from the stored vectors", path)
         return None
-    if file_sha256(path) != sha256:
+    except OSError as exc:
+        logger.warning("HNSW file %s cannot be read (%s); rebuilding it", path, exc)
+        return None
+    if hashlib.sha256(data).hexdigest() != sha256:
         logger.warning(
             "HNSW file %s fails its checksum; rebuilding it from the stored vectors", path
         )
         return None
     try:
-        hnsw = voyager.Index.load(str(path))
+        hnsw = voyager.Index.load(io.BytesIO(data))
     except Exception as exc:  # voyager raises RuntimeError/ValueError on bad files
         logger.warning("HNSW file %s cannot be loaded (%s); rebuilding it", path, exc)
         return None

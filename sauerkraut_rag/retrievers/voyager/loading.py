@@ -1,12 +1,18 @@
-"""Creating and loading index folders: checked reads of SQLite, segments and HNSW."""
+"""Loading an index folder: checked reads of SQLite, segments and the HNSW graph.
+
+Everything is read inside one read transaction of the caller, so the state is one
+committed generation even while a writer commits; readers also hold the files lock
+(see :class:`~sauerkraut_rag.retrievers.voyager.locks.FilesLock`) while they open the
+files that state names. :func:`read_docs` and :func:`open_segments` are shared with the
+incremental refresh of read-only handles (:mod:`.refresh`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,75 +23,50 @@ from sauerkraut_rag.errors import IndexCorruptedError, IndexFormatError, IndexSt
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
 from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
+from sauerkraut_rag.retrievers.voyager.layout import is_index
+from sauerkraut_rag.retrievers.voyager.segments import open_segment_data
 from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot, empty_snapshot
-from sauerkraut_rag.retrievers.voyager.storage import (
-    HNSW_DIR,
-    VECTORS_DIR,
-    fsync_dir,
-    is_plain_name,
-    open_segment,
-    sweep_orphans,
-)
+from sauerkraut_rag.retrievers.voyager.storage import HNSW_DIR, VECTORS_DIR, is_plain_name
+
+__all__ = ["Loaded", "is_index", "load_state", "open_segments", "read_config", "read_docs"]
 
 logger = logging.getLogger(__name__)
 
-_RESTORE = "Restore the index folder from a backup, or rebuild it from the source documents."
+RESTORE = "Restore the index folder from a backup, or rebuild it from the source documents."
 
 
 @dataclass
 class Loaded:
     """What :func:`load_state` read from a folder."""
 
+    meta: dict[str, str]
     config: IndexConfig
     muvera: Any
     snapshot: Snapshot
-    generation: int
     hnsw_meta: dict[str, Any] | None
     hnsw_dirty: bool
 
 
-def is_index(path: Path) -> bool:
-    """Whether ``path`` holds an index database."""
-    return (path / sql.DB_NAME).is_file()
+@dataclass
+class DocRows:
+    """Document rows read from SQLite, in row order (one entry per stored version)."""
+
+    rows: list[int]
+    starts: list[int]
+    lengths: list[int]
+    live: list[bool]
+    ids: list[str]
+    metadata: list[Any]
+    next_token: int  # token after the last row read
 
 
-def create_folder(path: Path, config: IndexConfig) -> None:
-    """Create the folder layout and database atomically (temp db renamed into place)."""
-    if path.exists() and not path.is_dir():
-        raise IndexStoreError(
-            f"Cannot create an index at {path}: it is a file. Pick a folder path."
-        )
-    if path.is_dir() and any(path.iterdir()):
-        raise IndexStoreError(
-            f"Cannot create an index in {path}: the folder is not empty. Pick a new or empty "
-            "folder, or open an existing index with VoyagerIndex.open(path)."
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    (path / VECTORS_DIR).mkdir(exist_ok=True)
-    (path / HNSW_DIR).mkdir(exist_ok=True)
-    tmp = path / (sql.DB_NAME + ".tmp")
-    tmp.unlink(missing_ok=True)
-    meta = {
-        "format_version": str(sql.FORMAT_VERSION),
-        "config": json.dumps(config.to_dict()),
-        "epoch": "0",
-        "generation": "0",
-        "next_row": "0",
-        "next_token": "0",
-    }
-    sql.create_database(tmp, meta)
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path / sql.DB_NAME)
-    fsync_dir(path)
-
-
-def _int(meta: dict[str, str], key: str, path: Path) -> int:
+def meta_int(meta: Mapping[str, str], key: str, path: Path) -> int:
+    """An integer counter from ``meta``; a missing or bad one means a damaged database."""
     try:
         return int(meta[key])
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise IndexCorruptedError(
-            f"Index database {path} lacks a valid {key!r}. {_RESTORE}"
+            f"Index database {path} lacks a valid {key!r}. {RESTORE}"
         ) from exc
 
 
@@ -100,7 +81,7 @@ def read_config(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, str], I
         ) from exc
     if "format_version" not in meta:
         raise IndexFormatError(f"{path} is not a sauerkraut-rag index (no format version).")
-    version = _int(meta, "format_version", path)
+    version = meta_int(meta, "format_version", path)
     if version > sql.FORMAT_VERSION:
         raise IndexFormatError(
             f"The index at {path} has format version {version}, newer than this "
@@ -112,14 +93,21 @@ def read_config(conn: sqlite3.Connection, path: Path) -> tuple[dict[str, str], I
         config = IndexConfig.from_dict(json.loads(meta["config"]))
     except Exception as exc:
         raise IndexCorruptedError(
-            f"Index config in {path} is unreadable: {exc}. {_RESTORE}"
+            f"Index config in {path} is unreadable: {exc}. {RESTORE}"
         ) from exc
     return meta, config
 
 
-def _load_segments(
-    conn: sqlite3.Connection, path: Path, config: IndexConfig, next_token: int, verify: bool
+def open_segments(
+    conn: sqlite3.Connection,
+    path: Path,
+    config: IndexConfig,
+    next_token: int,
+    *,
+    verify: bool,
+    reuse: Mapping[str, Segment] | None = None,
 ) -> tuple[Segment, ...]:
+    """The committed segment list, opened (``reuse``: already open segments by file)."""
     segments: list[Segment] = []
     expected_start = 0
     itemsize = np.dtype(config.vector_dtype).itemsize
@@ -127,9 +115,16 @@ def _load_segments(
     for start, stop, file, sha, nbytes in rows.fetchall():
         if start != expected_start or stop <= start or not is_plain_name(file):
             raise IndexCorruptedError(
-                f"Segment table of {path} is inconsistent at token {start}. {_RESTORE}"
+                f"Segment table of {path} is inconsistent at token {start}. {RESTORE}"
             )
-        array = open_segment(
+        known = (reuse or {}).get(file)
+        if known is not None and (known.start, known.stop, known.nbytes) == (start, stop, nbytes):
+            segments.append(known)
+            expected_start = stop
+            continue
+        if not isinstance(nbytes, int) or nbytes < (stop - start) * config.dim * itemsize:
+            raise IndexCorruptedError(f"Segment {file} in {path} is too small. {RESTORE}")
+        data = open_segment_data(
             path / VECTORS_DIR / file,
             n_rows=stop - start,
             dim=config.dim,
@@ -137,76 +132,75 @@ def _load_segments(
             sha256=sha if verify else None,
             nbytes=nbytes,
         )
-        if nbytes < (stop - start) * config.dim * itemsize:
-            raise IndexCorruptedError(f"Segment {file} in {path} is too small. {_RESTORE}")
-        segments.append(Segment(start, stop, file, sha, nbytes, array))
+        segments.append(Segment(start, stop, file, sha, nbytes, data))
         expected_start = stop
     if expected_start != next_token:
         raise IndexCorruptedError(
             f"Vector segments of {path} cover tokens [0, {expected_start}), the database "
-            f"expects [0, {next_token}). {_RESTORE}"
+            f"expects [0, {next_token}). {RESTORE}"
         )
     return tuple(segments)
 
 
-def _load_docs(conn: sqlite3.Connection, path: Path, snap: Snapshot, verify: bool) -> Snapshot:
-    """Fill the document arrays; checks row order, token tiling, unique ids and CRCs."""
+def read_docs(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    from_row: int,
+    first_token: int,
+    next_row: int,
+    verify: bool,
+) -> DocRows:
+    """Rows ``>= from_row``; checks row order, token tiling (from ``first_token``) and CRCs."""
     cursor = conn.execute(
         "SELECT row, id, token_start, n_tokens, deleted_at, metadata, payload, crc "
-        "FROM docs ORDER BY row"
+        "FROM docs WHERE row >= ? ORDER BY row",
+        (from_row,),
     )
-    rows, starts, lengths, live, ids, metas = [], [], [], [], [], []
-    id_to_pos: dict[str, int] = {}
-    expected_token = 0
-    for pos, (row, doc_id, start, n_tok, deleted, meta, payload, crc) in enumerate(cursor):
-        if start != expected_token or n_tok < 1 or row >= snap.next_row:
+    out = DocRows([], [], [], [], [], [], first_token)
+    for row, doc_id, start, n_tok, deleted, meta, payload, crc in cursor:
+        if start != out.next_token or n_tok < 1 or row >= next_row:
             raise IndexCorruptedError(
-                f"Document row {row} of {path} does not fit the token layout. {_RESTORE}"
+                f"Document row {row} of {path} does not fit the token layout. {RESTORE}"
             )
         if verify and sql.row_crc(doc_id, n_tok, meta, payload) != crc:
-            raise IndexCorruptedError(
-                f"Document row {row} of {path} fails its checksum. {_RESTORE}"
-            )
-        expected_token = start + n_tok
-        rows.append(row)
-        starts.append(start)
-        lengths.append(n_tok)
-        live.append(deleted is None)
-        ids.append(doc_id)
+            raise IndexCorruptedError(f"Document row {row} of {path} fails its checksum. {RESTORE}")
+        out.next_token = start + n_tok
+        out.rows.append(row)
+        out.starts.append(start)
+        out.lengths.append(n_tok)
+        out.live.append(deleted is None)
+        out.ids.append(doc_id)
         try:
-            metas.append(json.loads(meta) if deleted is None else {})
-        except ValueError as exc:
+            out.metadata.append(json.loads(meta) if deleted is None else {})
+        except (ValueError, RecursionError) as exc:
             raise IndexCorruptedError(
-                f"Metadata of row {row} in {path} is not JSON. {_RESTORE}"
+                f"Metadata of row {row} in {path} is not JSON. {RESTORE}"
             ) from exc
-        if deleted is None:
+    return out
+
+
+def _snapshot_from(base: Snapshot, docs: DocRows, path: Path) -> Snapshot:
+    id_to_pos: dict[str, int] = {}
+    for pos, (doc_id, alive) in enumerate(zip(docs.ids, docs.live, strict=True)):
+        if alive:
             if doc_id in id_to_pos:
-                raise IndexCorruptedError(f"Id {doc_id!r} is stored twice in {path}. {_RESTORE}")
+                raise IndexCorruptedError(f"Id {doc_id!r} is stored twice in {path}. {RESTORE}")
             id_to_pos[doc_id] = pos
-    if expected_token != snap.next_token:
+    if docs.next_token != base.next_token:
         raise IndexCorruptedError(
-            f"Documents of {path} cover tokens [0, {expected_token}), expected "
-            f"[0, {snap.next_token}). {_RESTORE}"
+            f"Documents of {path} cover tokens [0, {docs.next_token}), expected "
+            f"[0, {base.next_token}). {RESTORE}"
         )
-    return snap.replace(
-        rows=np.asarray(rows, dtype=np.int64),
-        starts=np.asarray(starts, dtype=np.int64),
-        lengths=np.asarray(lengths, dtype=np.int64),
-        live=np.asarray(live, dtype=bool),
-        ids=ids,
-        metadata=metas,
+    return base.replace(
+        rows=np.asarray(docs.rows, dtype=np.int64),
+        starts=np.asarray(docs.starts, dtype=np.int64),
+        lengths=np.asarray(docs.lengths, dtype=np.int64),
+        live=np.asarray(docs.live, dtype=bool),
+        ids=docs.ids,
+        metadata=docs.metadata,
         id_to_pos=id_to_pos,
     )
-
-
-def open_connection(path: Path, *, read_only: bool) -> sqlite3.Connection:
-    """Connect to the index database; an unreadable file raises IndexCorruptedError."""
-    try:
-        return sql.connect(path / sql.DB_NAME, read_only=read_only)
-    except sqlite3.DatabaseError as exc:
-        raise IndexCorruptedError(
-            f"The index database in {path} cannot be opened: {exc}. {_RESTORE}"
-        ) from exc
 
 
 def load_state(
@@ -214,41 +208,41 @@ def load_state(
     path: Path,
     *,
     verify: bool,
-    writable: bool,
     muvera_for: Callable[[IndexConfig], Any],
 ) -> Loaded:
-    """Read and check everything; sweep orphans (writable only); load or rebuild HNSW.
+    """Read and check everything, then load (and catch up) or rebuild the HNSW graph.
 
     ``muvera_for(config)`` builds the FDE encoder (or ``None``) once the config is known.
+    Call inside a read transaction (and, for readers, holding the files lock).
     """
     try:
         if verify:
             sql.quick_check(conn, path)
         meta, config = read_config(conn, path)
-        epoch = _int(meta, "epoch", path)
-        snap = empty_snapshot(epoch).replace(
-            next_row=_int(meta, "next_row", path), next_token=_int(meta, "next_token", path)
+        base = empty_snapshot(meta_int(meta, "epoch", path)).replace(
+            next_row=meta_int(meta, "next_row", path),
+            next_token=meta_int(meta, "next_token", path),
+            generation=meta_int(meta, "generation", path),
         )
-        segments = _load_segments(conn, path, config, snap.next_token, verify)
-        snap = _load_docs(conn, path, snap.replace(segments=segments), verify)
-        generation = _int(meta, "generation", path)
+        segments = open_segments(conn, path, config, base.next_token, verify=verify)
+        docs = read_docs(
+            conn, path, from_row=0, first_token=0, next_row=base.next_row, verify=verify
+        )
+        snap = _snapshot_from(base.replace(segments=segments), docs, path)
         hnsw_meta = _hnsw_reference(meta, path)
+        muvera = muvera_for(config)
+        snap, dirty = _attach_hnsw(conn, path, config, snap, hnsw_meta, muvera)
     except sqlite3.DatabaseError as exc:
         raise IndexCorruptedError(
-            f"The index database in {path} is unreadable: {exc}. {_RESTORE}"
+            f"The index database in {path} is unreadable: {exc}. {RESTORE}"
         ) from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError, UnicodeError) as exc:
         if isinstance(exc, IndexStoreError):
             raise
         raise IndexCorruptedError(
-            f"The index database in {path} is inconsistent: {exc}. {_RESTORE}"
+            f"The index database in {path} is inconsistent: {exc}. {RESTORE}"
         ) from exc
-    if writable:
-        sweep_orphans(path / VECTORS_DIR, {s.file for s in snap.segments})
-        sweep_orphans(path / HNSW_DIR, {hnsw_meta["file"]} if hnsw_meta else set())
-    muvera = muvera_for(config)
-    snap, dirty = _attach_hnsw(conn, path, config, snap, hnsw_meta, muvera)
-    return Loaded(config, muvera, snap, generation, hnsw_meta, dirty)
+    return Loaded(meta, config, muvera, snap, hnsw_meta, dirty)
 
 
 def _hnsw_reference(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
@@ -258,7 +252,7 @@ def _hnsw_reference(meta: dict[str, str], path: Path) -> dict[str, Any] | None:
         return None
     try:
         entry = json.loads(meta["hnsw"])
-    except ValueError:
+    except (ValueError, RecursionError):
         entry = None
     types = {"file": str, "sha256": str, "epoch": int, "next_row": int, "generation": int}
     if not isinstance(entry, dict) or not all(

@@ -1,4 +1,5 @@
-"""Locks of an index: a readers-writer lock for the HNSW graph and a per-folder writer lock."""
+"""Locks of an index: a readers-writer lock for the HNSW graph, the per-folder writer lock,
+and the files lock that keeps retired files in place while a reader opens them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = "writer.lock"
+FILES_LOCK_NAME = "readers.lock"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class RWLock:
@@ -69,7 +72,9 @@ class FolderLock:
     """
 
     def __init__(self, folder: Path) -> None:
-        self._fd: int | None = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd: int | None = os.open(
+            folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644
+        )
         if fcntl is None:  # pragma: no cover - Windows: no inter-process protection
             return
         try:
@@ -89,4 +94,65 @@ class FolderLock:
             self._fd = None
 
     def __del__(self) -> None:  # an index dropped without close() must not keep the lock
+        self.release()
+
+
+class FilesLock:
+    """``readers.lock``: the handshake that lets readers open files of a committed state.
+
+    A reader holds it shared from before it reads the state from SQLite until it has
+    opened (mapped or copied) every file that state names. The writer deletes files
+    retired by a commit only while it holds the lock exclusively, and never waits for
+    it: when a reader is busy the files stay until the next attempt. So a reader that
+    got the lock first finds every file of the state it reads, and one that waited
+    reads a state committed before the deletion, which no longer names those files.
+    """
+
+    def __init__(self, folder: Path, *, create: bool) -> None:
+        self._path = folder / FILES_LOCK_NAME
+        self._fd: int | None = None
+        if create:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock shared (blocking; writers hold it only for a few unlinks).
+
+        Each holder opens its own descriptor, so threads never release each other's
+        lock. Without the file (a read-only copy of a folder) nothing is locked.
+        """
+        try:
+            fd = os.open(self._path, os.O_RDONLY | _NOFOLLOW)
+        except OSError:
+            yield
+            return
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def try_exclusive(self) -> Iterator[bool]:
+        """Yield whether the exclusive lock was obtained (never waits)."""
+        if self._fd is None or fcntl is None:
+            yield self._fd is not None
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
         self.release()

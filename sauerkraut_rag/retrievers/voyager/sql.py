@@ -12,18 +12,21 @@ Tables:
   (tombstone) or NULL. ``token_start``/``n_tokens`` map global token ids to documents.
   ``crc`` guards ``id``, ``n_tokens``, ``metadata`` and ``payload`` against bit rot.
 
-Rows are never updated in place except to set a tombstone (and by ``compact``), so a
-reader holding an older in-memory snapshot can still fetch a row's payload.
+Rows are never updated in place except to set a tombstone (and by ``compact``, which
+also deletes tombstoned rows), so a reader holding an older in-memory snapshot can
+still fetch a row's payload until the next ``compact``. Readers read inside one read
+transaction (WAL: a consistent snapshot of the database while the writer commits).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,13 @@ from sauerkraut_rag.errors import IndexCorruptedError, IndexStoreError
 DB_NAME = "index.sqlite"
 FORMAT_VERSION = 1
 
-_SCHEMA = """
+DELETED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS docs_deleted_at ON docs(deleted_at) WHERE deleted_at IS NOT NULL"
+)
+"""Tombstones by generation: readers catch up on deletions with it (added to older
+databases on their next writable open)."""
+
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE segments (
     start INTEGER PRIMARY KEY, stop INTEGER NOT NULL, file TEXT NOT NULL UNIQUE,
@@ -44,6 +53,7 @@ CREATE TABLE docs (
     payload TEXT, crc INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX docs_live_id ON docs(id) WHERE deleted_at IS NULL;
+{DELETED_INDEX};
 """
 
 
@@ -76,9 +86,14 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
 
 
 def create_database(path: Path, meta: dict[str, str]) -> None:
-    """Create a fresh database with ``meta`` at ``path`` (caller renames it into place)."""
+    """Create a fresh database with ``meta`` at ``path`` (caller renames it into place).
+
+    The file is in WAL mode from the start, so opening it never converts it.
+    """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(_SCHEMA)
         with transaction(conn):
             conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", meta.items())
@@ -88,14 +103,43 @@ def create_database(path: Path, meta: dict[str, str]) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception.
+
+    SQLite may already have rolled back (e.g. on a full disk); a failing ``ROLLBACK``
+    never hides the original error.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees one committed state of the database
+    (fixed at the first read), whatever the writer commits meanwhile."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        _rollback(conn)  # nothing was written: ending the transaction is all it does
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def stored_generation(conn: sqlite3.Connection) -> int:
+    """The committed ``generation`` counter."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    if row is None:
+        raise IndexCorruptedError("The index database has no generation counter.")
+    return int(row[0])
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -153,63 +197,102 @@ def tombstone(conn: sqlite3.Connection, rows: Sequence[int], generation: int) ->
     )
 
 
-class ReaderPool:
-    """Reusable read connections so concurrent searches never share one connection."""
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections inherited through ``fork()``: never used nor closed in the child (SQLite
+forbids both), only kept alive so garbage collection does not close them."""
 
-    def __init__(self, path: Path, *, read_only: bool) -> None:
+
+def abandon(conn: sqlite3.Connection) -> None:
+    """Drop a connection inherited from a parent process without touching it."""
+    _INHERITED.append(conn)
+
+
+class ReaderPool:
+    """Reusable read-only connections, so concurrent searches never share one.
+
+    After ``fork()`` the child starts a fresh pool (inherited connections are abandoned).
+    """
+
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._read_only = read_only
+        self._pid = os.getpid()
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._closed = False
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """Borrow a connection for the duration of the block."""
+    def _take(self) -> sqlite3.Connection:
         if self._closed:
             raise IndexStoreError(
                 "The index is closed. Open it again with VoyagerIndex.open(path)."
             )
+        if os.getpid() != self._pid:  # forked: never touch the parent's connections
+            while True:
+                try:
+                    abandon(self._idle.get_nowait())
+                except queue.Empty:
+                    break
+            self._pid = os.getpid()
         try:
-            conn = self._idle.get_nowait()
+            return self._idle.get_nowait()
         except queue.Empty:
-            conn = connect(self._path, read_only=self._read_only)
-        try:
-            yield conn
-        finally:
-            if self._closed:
-                conn.close()
-            else:
-                self._idle.put(conn)
+            return connect(self._path, read_only=True)
 
-    def payloads(self, rows: Sequence[int]) -> dict[int, str | None] | None:
-        """``row -> payload``; ``None`` if a row vanished (a concurrent ``compact``)."""
-        if not len(rows):
-            return {}
-        with self.connection() as conn:
-            found = fetch_payloads(conn, rows)
-        return found if len(found) == len({int(r) for r in rows}) else None
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection inside one read transaction for the block."""
+        conn = self._take()
+        try:
+            with read_transaction(conn):
+                yield conn
+        except sqlite3.Error:
+            conn.close()  # a connection that failed is not reused
+            raise
+        except BaseException:
+            self._give_back(conn)
+            raise
+        self._give_back(conn)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if self._closed or os.getpid() != self._pid:
+            conn.close()
+        else:
+            self._idle.put(conn)
 
     def close(self) -> None:
-        """Close every connection (borrowed ones are closed when returned)."""
+        """Close every idle connection (borrowed ones are closed when returned)."""
         self._closed = True
+        forked = os.getpid() != self._pid
         while True:
             try:
-                self._idle.get_nowait().close()
+                conn = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if forked:
+                abandon(conn)
+            else:
+                conn.close()
 
 
 def fetch_payloads(conn: sqlite3.Connection, rows: Sequence[int]) -> dict[int, Any]:
-    """``row -> (id, n_tokens, metadata_json, payload, crc)`` for the requested rows."""
+    """``row -> payload`` for the requested rows that are stored (rows are checksummed)."""
     out: dict[int, Any] = {}
     unique = sorted({int(r) for r in rows})
     for lo in range(0, len(unique), 500):
         part = unique[lo : lo + 500]
         marks = ",".join("?" * len(part))
-        for row, doc_id, n_tokens, meta, payload, crc in conn.execute(
-            f"SELECT row, id, n_tokens, metadata, payload, crc FROM docs WHERE row IN ({marks})",
-            part,
-        ):
+        try:
+            found = conn.execute(
+                f"SELECT row, id, n_tokens, metadata, payload, crc FROM docs "
+                f"WHERE row IN ({marks})",
+                part,
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            raise IndexCorruptedError(
+                f"Stored documents cannot be read ({exc}): the index database is damaged. "
+                "Restore the index folder from a backup."
+            ) from exc
+        for row, doc_id, n_tokens, meta, payload, crc in found:
             if row_crc(doc_id, n_tokens, meta, payload) != crc:
                 raise IndexCorruptedError(
                     f"Document row {row} (id {doc_id!r}) fails its checksum: the index "
@@ -217,3 +300,11 @@ def fetch_payloads(conn: sqlite3.Connection, rows: Sequence[int]) -> dict[int, A
                 )
             out[row] = payload
     return out
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Whether a read error means damaged data (not a busy or full database)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+    return "could not decode" in str(exc).lower() or "malformed" in str(exc).lower()

@@ -17,6 +17,7 @@ import numpy as np
 
 from sauerkraut_rag.retrievers.filters import matches
 from sauerkraut_rag.retrievers.maxsim import token_norms
+from sauerkraut_rag.retrievers.voyager.segments import SegmentData
 from sauerkraut_rag.types import Metadata
 
 
@@ -29,8 +30,13 @@ class Segment:
     file: str
     sha256: str
     nbytes: int
-    array: np.ndarray  # (stop - start, dim), read-only memmap
+    data: SegmentData  # (stop - start, dim) vectors: in memory, or mapped with checked access
     _cache: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def array(self) -> np.ndarray:
+        """All vectors ``(stop - start, dim)``, read-only (size-checked if mapped)."""
+        return self.data.view()
 
     def as_float32(self) -> np.ndarray:
         """The vectors as an in-memory float32 array (converted once, then cached).
@@ -40,7 +46,7 @@ class Segment:
         """
         cached = self._cache.get("float32")
         if cached is None:
-            cached = np.ascontiguousarray(self.array, dtype=np.float32)
+            cached = np.array(self.array, dtype=np.float32)
             cached.flags.writeable = False
             self._cache["float32"] = cached
         return cached
@@ -77,6 +83,7 @@ class Snapshot:
     id_to_pos: dict[str, int]  # live documents only
     next_row: int
     next_token: int
+    generation: int = 0  # the committed generation this snapshot shows
     hnsw: Any = None  # voyager.Index for this epoch, or None
     hnsw_complete: bool = False  # False: HNSW misses documents -> exact search only
 
@@ -98,18 +105,35 @@ class Snapshot:
         bounds = np.searchsorted(self.starts, [s.start for s in self.segments] + [self.next_token])
         return [(seg, int(bounds[i]), int(bounds[i + 1])) for i, seg in enumerate(self.segments)]
 
+    def _segment_of(self, tokens: np.ndarray) -> np.ndarray:
+        """Index into ``segments`` of the segment holding each global token id."""
+        seg_starts = np.fromiter((s.start for s in self.segments), np.int64, len(self.segments))
+        return np.searchsorted(seg_starts, tokens, side="right") - 1
+
     def doc_tokens(self, pos: int) -> np.ndarray:
-        """Stored vectors of the document at ``pos``: ``(n_tokens, dim)`` (a memmap view)."""
+        """Stored vectors of the document at ``pos``: ``(n_tokens, dim)``, read-only."""
         start, length = int(self.starts[pos]), int(self.lengths[pos])
-        seg_starts = [s.start for s in self.segments]
-        seg = self.segments[int(np.searchsorted(seg_starts, start, side="right")) - 1]
-        return seg.array[start - seg.start : start - seg.start + length]
+        seg = self.segments[int(self._segment_of(np.asarray([start]))[0])]
+        return seg.data.rows(start - seg.start, start - seg.start + length)
 
     def gather(self, positions: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pack the documents at ``positions``: tokens ``(N, dim)`` and offsets ``(n + 1,)``."""
-        parts = [self.doc_tokens(int(p)) for p in positions]
+        """Pack the documents at ``positions``: tokens ``(N, dim)`` and offsets ``(n + 1,)``.
+
+        Each segment involved is size-checked once; the result is a copy.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        starts, lengths = self.starts[positions], self.lengths[positions]
+        which = self._segment_of(starts)
+        views = {int(i): self.segments[int(i)].array for i in np.unique(which)}
+        parts = [
+            views[int(i)][s - self.segments[int(i)].start : s - self.segments[int(i)].start + n]
+            for i, s, n in zip(which.tolist(), starts.tolist(), lengths.tolist(), strict=True)
+        ]
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        np.cumsum(lengths, out=offsets[1:])
+        if not parts:
+            dim = self.segments[0].data.view().shape[1] if self.segments else 0
+            return np.zeros((0, dim), dtype=np.float32), offsets
         return np.concatenate(parts, axis=0), offsets
 
     def gather_norms(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:

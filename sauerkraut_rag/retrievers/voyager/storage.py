@@ -1,10 +1,13 @@
-"""Files of an index folder: durable atomic writes and checked, memory-mapped segments.
+"""Writing files of an index folder durably and atomically (segments are read in
+:mod:`~sauerkraut_rag.retrievers.voyager.segments`).
 
 Token vectors live in append-only ``.npy`` segment files. Segment ``[start, stop)``
 holds the vectors of global token ids ``start .. stop - 1``; consecutive segments can be
 merged without changing any token id. A segment file is written to a temporary name,
 fsynced, renamed into place and its directory fsynced *before* SQLite references it, so
 a crash can only leave unreferenced files behind (removed on the next writable open).
+Files are created with ``O_NOFOLLOW | O_EXCL``, so a planted symbolic link can never
+redirect a write outside the folder.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-
-from sauerkraut_rag.errors import IndexCorruptedError
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +42,44 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def create_exclusive(path: Path) -> BinaryIO:
+    """Open a new file for writing; a stale file (or planted link) of that name is removed
+    first, and the open neither follows a link nor reuses an existing file."""
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
+    return os.fdopen(os.open(path, flags, 0o644), "wb")
+
+
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of a regular file inside the folder; a symbolic link raises ``OSError``."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file written by someone else (e.g. Voyager) to disk."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
+    """Hex SHA-256 of a file, read in chunks (without following a symbolic link)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-class _HashingWriter:
+class HashingWriter:
     """A write-only file wrapper that hashes everything written through it."""
 
     def __init__(self, handle: BinaryIO) -> None:
@@ -62,7 +91,11 @@ class _HashingWriter:
         view = memoryview(data).cast("B")
         self.digest.update(view)
         self.nbytes += view.nbytes
-        return self._handle.write(view)
+        self._handle.write(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        self._handle.flush()
 
 
 def is_plain_name(name: object) -> bool:
@@ -93,8 +126,8 @@ def write_segment(
     header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": (n_rows, dim)}
     written = 0
     try:
-        with open(tmp, "wb") as handle:
-            writer = _HashingWriter(handle)
+        with create_exclusive(tmp) as handle:
+            writer = HashingWriter(handle)
             np.lib.format.write_array_header_1_0(writer, header)
             for chunk in chunks:
                 block = np.ascontiguousarray(chunk, dtype=dtype)
@@ -112,63 +145,3 @@ def write_segment(
         raise
     fsync_dir(folder)
     return writer.digest.hexdigest(), writer.nbytes
-
-
-def open_segment(
-    path: Path, *, n_rows: int, dim: int, dtype: str, sha256: str | None, nbytes: int
-) -> np.ndarray:
-    """Memory-map a segment read-only after checking size (and hash when ``sha256``).
-
-    Raises :class:`IndexCorruptedError` if the file is missing, truncated, altered or has
-    an unexpected header.
-    """
-    advice = (
-        "Vector segments are primary data: restore the index folder from a backup, or "
-        "rebuild the index from the source documents."
-    )
-    if not path.is_file():
-        raise IndexCorruptedError(
-            f"Vector segment {path} referenced by the index is missing. {advice}"
-        )
-    size = path.stat().st_size
-    if size != nbytes:
-        raise IndexCorruptedError(
-            f"Vector segment {path} has {size} bytes, expected {nbytes} (truncated or "
-            f"overwritten). {advice}"
-        )
-    if sha256 is not None and file_sha256(path) != sha256:
-        raise IndexCorruptedError(
-            f"Vector segment {path} fails its SHA-256 check (bit rot or tampering). {advice}"
-        )
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise IndexCorruptedError(f"Vector segment {path} cannot be read: {exc}. {advice}") from exc
-    if array.shape != (n_rows, dim) or array.dtype != np.dtype(dtype):
-        raise IndexCorruptedError(
-            f"Vector segment {path} holds {array.shape} {array.dtype}, expected "
-            f"({n_rows}, {dim}) {dtype}. {advice}"
-        )
-    return array
-
-
-def sweep_orphans(folder: Path, keep: set[str]) -> list[str]:
-    """Delete files in ``folder`` whose names are not in ``keep``; return their names.
-
-    Only index-owned folders (``vectors/``, ``hnsw/``) are swept, and only by the
-    process holding the writer lock.
-    """
-    removed: list[str] = []
-    if folder.is_symlink():  # a crafted folder must not make us delete files elsewhere
-        logger.warning("not sweeping %s: it is a symbolic link, not a folder of the index", folder)
-        return removed
-    if not folder.is_dir():
-        return removed
-    for entry in folder.iterdir():
-        if entry.is_file() and entry.name not in keep:
-            entry.unlink(missing_ok=True)
-            removed.append(entry.name)
-    if removed:
-        fsync_dir(folder)
-        logger.info("removed %d unreferenced file(s) from %s", len(removed), folder)
-    return removed
