@@ -294,18 +294,7 @@ class VoyagerIndex:
 
     def stats(self) -> dict[str, Any]:
         """Counts and on-disk bytes: documents, tokens, tombstones, segments, HNSW size."""
-        snap = self._current()
-        disk = sum(f.stat().st_size for f in self._path.rglob("*") if f.is_file())
-        with self._h.hnsw_lock.read():
-            elements = 0 if snap.hnsw is None else int(snap.hnsw.num_elements)
-        return {
-            "documents": snap.n_live,
-            "tombstones": snap.n_docs - snap.n_live,
-            "tokens": int(snap.lengths[snap.live].sum()),
-            "segments": len(snap.segments),
-            "hnsw_elements": elements,
-            "disk_bytes": disk,
-        }
+        return _queries.stats(self._h, self._current())
 
     # ------------------------------------------------------------------ writes
 

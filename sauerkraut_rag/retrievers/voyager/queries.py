@@ -99,3 +99,18 @@ def _row_cursor(cursor: str | None) -> int:
             "Start with cursor=None and pass each page's next_cursor."
         )
     return int(cursor)
+
+
+def stats(handle: Handle, snap: Snapshot) -> dict[str, Any]:
+    """Counts and on-disk bytes: documents, tokens, tombstones, segments, HNSW size."""
+    disk = sum(f.stat().st_size for f in handle.path.rglob("*") if f.is_file())
+    with handle.hnsw_lock.read():
+        elements = 0 if snap.hnsw is None else int(snap.hnsw.num_elements)
+    return {
+        "documents": snap.n_live,
+        "tombstones": snap.n_docs - snap.n_live,
+        "tokens": int(snap.lengths[snap.live].sum()),
+        "segments": len(snap.segments),
+        "hnsw_elements": elements,
+        "disk_bytes": disk,
+    }
