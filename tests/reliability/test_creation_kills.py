@@ -35,8 +35,9 @@ def _usable(folder: Path) -> str:
         assert [h.id for h in hits] == ["b"]
     with VoyagerIndex.open(folder, read_only=True) as again:
         assert sorted(d.id for d in again.get(["a", "b", "c"])) == ["a", "b", "c"]
-        assert np.array_equal(again.get(["c"], include_vectors=True)[0].multivector,
-                              docs[2].astype(np.float16))
+        assert np.array_equal(
+            again.get(["c"], include_vectors=True)[0].multivector, docs[2].astype(np.float16)
+        )
     return how
 
 

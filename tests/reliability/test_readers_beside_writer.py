@@ -76,8 +76,8 @@ def test_readers_in_other_processes_see_whole_committed_states(tmp_path: Path) -
     assert kinds == {"add", "upsert", "delete", "compact"}, kinds
     life = _lifetimes(written["ops"])
     for role, result in results.items():
-        assert result["errors"] == [], f"{role}: {len(result['errors'])} errors, first:\n" + (
-            result["errors"][0]
+        assert result["errors"] == [], (
+            f"{role}: {len(result['errors'])} errors, first:\n" + (result["errors"][0])
         )
         assert len(result["searches"]) >= 20, f"{role} searched too little"
         for search in result["searches"]:

@@ -76,6 +76,8 @@ def storage_error(
     if found is None:
         return None
     kind, number = found
+    if kind == "io" and isinstance(exc, sqlite3.Error) and _at_file_size_limit(path):
+        kind, number = "full", errno.EFBIG  # SQLite reports EFBIG as a disk I/O error
     state = (
         "The index was checked and holds its last committed state."
         if intact
@@ -119,3 +121,26 @@ def log_deferred(what: str, exc: BaseException) -> None:
         reason,
         exc,
     )
+
+
+def _at_file_size_limit(path: Path) -> bool:
+    """Whether the database or its WAL reached this process's file-size limit."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return False
+    if soft == resource.RLIM_INFINITY:
+        return False
+    sizes = []
+    for name in ("index.sqlite", "index.sqlite-wal"):
+        try:
+            sizes.append((path / name).stat().st_size)
+        except OSError:
+            continue
+    return any(size + _SQLITE_WRITE_SLACK >= soft for size in sizes)
+
+
+_SQLITE_WRITE_SLACK = 64 * 1024
+"""A write that failed near the limit: SQLite writes pages and WAL frames of a few KB."""

@@ -72,9 +72,8 @@ class FolderLock:
     """
 
     def __init__(self, folder: Path) -> None:
-        self._fd: int | None = os.open(
-            folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644
-        )
+        self._fd: int | None = None
+        self._fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
         if fcntl is None:  # pragma: no cover - Windows: no inter-process protection
             return
         try:
