@@ -171,13 +171,14 @@ def run(args: argparse.Namespace) -> None:
             rows = []
             for name, flt, predicate in filters:
                 tree = parse_filter(flt)
-                mask = filter_sql.search_mask(index._readers, snap, tree)
-                loop_mask = state.filter_mask(snap, predicate)
-                if not np.array_equal(mask, loop_mask):
-                    raise SystemExit(f"{name}: SQLite and the Python loop disagree")
-                sql_ms = _median_ms(
-                    lambda t=tree: filter_sql.search_mask(index._readers, snap, t), args.repeats
-                )
+                with index._h.reads.connection() as conn:
+                    mask = filter_sql.search_mask(conn, snap, tree)
+                    loop_mask = state.filter_mask(snap, predicate)
+                    if not np.array_equal(mask, loop_mask):
+                        raise SystemExit(f"{name}: SQLite and the Python loop disagree")
+                    sql_ms = _median_ms(
+                        lambda t=tree, c=conn: filter_sql.search_mask(c, snap, t), args.repeats
+                    )
                 loop_ms = _median_ms(lambda p=predicate: state.filter_mask(snap, p), args.repeats)
                 lang_ms = _median_ms(
                     lambda t=tree: [matches(t, m) for m in snap.metadata], args.repeats

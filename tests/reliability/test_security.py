@@ -277,9 +277,11 @@ def test_remote_code_checkpoint_is_refused_without_running_it(
 
 
 def test_loading_never_enables_remote_code(
-    colbert_dir: Path, monkeypatch: pytest.MonkeyPatch
+    colbert_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import transformers
+
+    folder = shutil.copytree(colbert_dir, tmp_path / "model")  # not in load_encoder's cache
 
     seen: list[Any] = []
     for cls in (transformers.AutoConfig, transformers.AutoModel, transformers.AutoTokenizer):
@@ -291,7 +293,7 @@ def test_loading_never_enables_remote_code(
             return _original(klass, *args, **kwargs)
 
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
-    load_encoder(colbert_dir, device="cpu")
+    load_encoder(folder, device="cpu")
     assert seen and all(value is False for value in seen), seen
 
 

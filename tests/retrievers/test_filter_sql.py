@@ -51,7 +51,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> VoyagerIndex:
 
 def _sql_ids(index: VoyagerIndex, flt: dict) -> set[str]:
     snap = index._snap
-    with index._readers.connection() as conn:
+    with index._h.reads.connection() as conn:
         assert filter_sql.is_ready(conn)
         mask = filter_sql.filter_mask(conn, snap, parse_filter(flt))
     return {snap.ids[p] for p in np.flatnonzero(mask)}
@@ -91,7 +91,7 @@ def test_callable_filters_still_work(index: VoyagerIndex) -> None:
 def test_entries_of_deleted_documents_go_with_compact(tmp_path: Path) -> None:
     with VoyagerIndex(tmp_path / "ix", dim=DIM) as index:
         _fill(index)
-        conn = index._conn
+        conn = index._h.conn
         before = conn.execute("SELECT count(DISTINCT row) FROM filter_values").fetchone()[0]
         index.compact()
         rows = {r for (r,) in conn.execute("SELECT row FROM docs")}
@@ -118,11 +118,11 @@ def test_old_index_opens_read_only_and_migrates_on_writable_open(tmp_path: Path)
     flt = {"$or": [{"lang": "de"}, {"tags": "news"}]}
     expected = {i for i, m in DOCUMENTS.items() if reference_match(flt, m)}
     with VoyagerIndex.open(folder, read_only=True) as old:
-        with old._readers.connection() as conn:
+        with old._h.reads.connection() as conn:
             assert not filter_sql.is_ready(conn)  # answered in Python
         assert {h.id for h in old.search([QUERY], 20, filter=flt)[0]} == expected
     with VoyagerIndex.open(folder) as migrated:
-        with migrated._readers.connection() as conn:
+        with migrated._h.reads.connection() as conn:
             assert filter_sql.is_ready(conn)
         assert {h.id for h in migrated.search([QUERY], 20, filter=flt)[0]} == expected
         assert _sql_ids(migrated, flt) == expected
@@ -145,12 +145,12 @@ def test_a_writer_without_entries_marks_the_table_stale(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with VoyagerIndex.open(folder, read_only=True) as reader:
-        with reader._readers.connection() as rconn:
+        with reader._h.reads.connection() as rconn:
             assert not filter_sql.is_ready(rconn)
         assert {h.id for h in reader.search([QUERY], 20, filter={"lang": "de"})[0]} == {"a", "c"}
     with VoyagerIndex.open(folder) as writer:  # rebuilt on the writable open
         assert {h.id for h in writer.search([QUERY], 20, filter={"lang": "de"})[0]} == {"a", "c"}
-        with writer._readers.connection() as wconn:
+        with writer._h.reads.connection() as wconn:
             assert filter_sql.is_ready(wconn)
 
 

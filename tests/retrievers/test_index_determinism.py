@@ -52,8 +52,8 @@ def _read(folder: Path, queries: Path, threads: int) -> list[list[list[object]]]
 
 def _crash(index: VoyagerIndex) -> None:
     """Drop the index without close(): nothing written since the last save() reaches HNSW."""
-    index._lock.release()
-    index._conn.close()
+    index._h.lock.release()
+    index._h.conn.close()
 
 
 @pytest.mark.parametrize("strategy", ["fde", "tokens"])

@@ -97,6 +97,12 @@ class ReadSide:
                     return
             locked = True
 
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a read transaction of the current state (for tools and tests)."""
+        with self.pinned() as (conn, _):
+            yield conn
+
     def _catch_up(self, conn: sqlite3.Connection, generation: int) -> Snapshot:
         with self._refresh_lock:
             current = self.snap
