@@ -174,3 +174,32 @@ def test_deep_metadata_does_not_recurse() -> None:
         node["k"] = {}
         node = node["k"]
     assert len(filter_sql.entries(meta)) == 5001
+
+
+def test_many_comparisons_are_split_over_statements(index: VoyagerIndex) -> None:
+    sources = [f"missing-{i}.txt" for i in range(450)] + ["a.txt"]
+    flt = {"$or": [{"source": s} for s in sources]}  # 451 comparisons > one statement
+    assert filter_sql.compile_leaves(parse_filter(flt)).__len__() == 451
+    assert _sql_ids(index, flt) == {"a", "d"}
+
+
+def test_filtered_search_picks_the_cheaper_path(tmp_path: Path) -> None:
+    from sauerkraut_rag.retrievers.voyager.search import _filtered_path_is_approximate
+
+    docs = random_docs(400, DIM, seed=5, lo=100, hi=140)
+    metas = [{"group": "rare" if i < 4 else "half" if i % 2 else "other"} for i in range(400)]
+    with VoyagerIndex(tmp_path / "ix", dim=DIM, exact_threshold=0, candidates=16) as built:
+        built.add([f"d{i}" for i in range(400)], docs, metas)
+        snap, config = built._snap, built.config
+        with built._h.reads.connection() as conn:
+            rare = filter_sql.filter_mask(conn, snap, parse_filter({"group": "rare"}))
+            half = filter_sql.filter_mask(conn, snap, parse_filter({"group": "half"}))
+        # above exact_threshold (0): 4 matching documents cost less exactly than 16 candidates
+        assert not _filtered_path_is_approximate(snap, config, rare, 4, 3, True)
+        # 200 matching documents: HNSW candidates + rerank are cheaper than scoring all
+        assert _filtered_path_is_approximate(snap, config, half, 200, 3, True)
+        # at or below the threshold exactness is kept unless it costs far more
+        assert not _filtered_path_is_approximate(snap, config, rare, 4, 3, False)
+        hits = built.search([QUERY], 3, filter={"group": "rare"})[0]
+        rare_docs = {f"d{i}": docs[i] for i in range(4)}
+        assert_matches_brute_force(hits, QUERY, rare_docs, 3)

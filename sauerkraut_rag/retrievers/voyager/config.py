@@ -60,7 +60,9 @@ class IndexConfig:
       ``"tokens"`` (as PyLate).
     * ``ef_search``: HNSW search depth (raised to the number of requested neighbours).
     * ``exact_threshold``: with at most this many (matching) documents, search skips
-      HNSW and scores every document exactly.
+      HNSW and scores every document exactly. A filtered ``"fde"`` search compares
+      costs instead: exact above the threshold when cheaper, approximate at or below
+      it only when exact scoring costs over 1.25x as much (see ``search.py``).
     * ``candidates``: documents re-scored exactly per query on the approximate path.
     * ``token_k``: ``"tokens"`` strategy only: HNSW neighbours fetched per query token.
     * ``pool_factor`` / ``pool_protected_tokens``: index-time token pooling

@@ -11,14 +11,17 @@ order, so every comparison is an index range scan that never touches the documen
 * one entry per scalar, per element of a list (elements that are lists or dicts are not
   stored: they never equal a scalar), and one per list or dict itself (for ``$exists``).
 
-A parsed filter (:mod:`sauerkraut_rag.retrievers.filters`) compiles to one compound
-``SELECT`` of document rows: comparisons are index scans, ``And`` is ``INTERSECT`` (with
-``EXCEPT`` for negated children), ``Or`` is ``UNION``, ``Not`` is ``docs EXCEPT``. The rows
-come back as one ``group_concat`` string (parsing it costs far less than one Python
-object per row) and become a mask over a snapshot's positions, intersected with the
-snapshot's live documents; rows the snapshot does not know (added by a newer commit) drop
-out. Correct for any snapshot because a row's metadata never changes after its insert and
-rows are never renumbered.
+A parsed filter (:mod:`sauerkraut_rag.retrievers.filters`) is answered by one statement:
+each comparison is an index range scan of this table returning its rows as one
+``group_concat`` string (parsing it costs far less than one Python object per row);
+``And``/``Or``/``Not`` combine those row sets as bitmaps, and the result becomes a mask
+over a snapshot's positions, intersected with the snapshot's live documents; rows the
+snapshot does not know (added by a newer commit) drop out. Correct for any snapshot
+because a row's metadata never changes after its insert and rows are never renumbered.
+(Measured on 20,000 documents: JSON1 functions over the stored metadata scan every
+document, 10-30 ms per filter and unable to address keys holding ``"``;
+``INTERSECT``/``EXCEPT`` over this table build temporary B-trees, up to 40 ms for a
+negation; this design stays at 0.1-2 ms.)
 
 Entries are written in the transaction that inserts the documents, before them: a
 trigger on ``docs`` marks the table stale (``meta.filter_values = 'stale'``) when a
@@ -33,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,6 +70,8 @@ END;
 """
 
 _INT64 = (-(2**63), 2**63 - 1)
+_COMPOUND_LIMIT = 400
+"""Comparisons per statement (SQLite allows 500 terms in a compound SELECT)."""
 _LOWER = "sk_lower"
 
 
@@ -168,30 +173,37 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 # ----------------------------------------------------------------------------- search
 
 
-def compile_rows(node: FilterNode) -> tuple[str, list[Any]]:
-    """One ``SELECT`` of the rows matching ``node`` and its parameters."""
-    params: list[Any] = []
-    return _node(node, params), params
+def compile_leaves(node: FilterNode) -> list[tuple[str, list[Any]]]:
+    """``(SELECT row ..., parameters)`` per comparison of ``node``, depth first."""
+    out = []
+    for leaf in _leaves(node):
+        params: list[Any] = []
+        out.append((_comparison(leaf, params), params))
+    return out
 
 
-def _wrap(sql: str) -> str:
-    return f"SELECT row FROM ({sql})"
-
-
-def _node(node: FilterNode, params: list[Any]) -> str:
+def _leaves(node: FilterNode) -> list[Comparison]:
     if isinstance(node, Comparison):
-        return _comparison(node, params)
+        return [node]
     if isinstance(node, Not):
-        return f"SELECT row FROM docs EXCEPT {_wrap(_node(node.child, params))}"
-    if isinstance(node, Or):
-        return " UNION ".join(_wrap(_node(child, params)) for child in node.children)
-    positives = [c for c in node.children if not isinstance(c, Not)]
-    negatives = [c.child for c in node.children if isinstance(c, Not)]
-    parts = [_wrap(_node(c, params)) for c in positives] or ["SELECT row FROM docs"]
-    sql = " INTERSECT ".join(parts)
-    for child in negatives:
-        sql += f" EXCEPT {_wrap(_node(child, params))}"
-    return sql
+        return _leaves(node.child)
+    return [leaf for child in node.children for leaf in _leaves(child)]
+
+
+def _combine(node: FilterNode, masks: Iterator[np.ndarray]) -> np.ndarray:
+    """``node`` over the row masks of its comparisons (in :func:`_leaves` order)."""
+    if isinstance(node, Comparison):
+        return next(masks)
+    if isinstance(node, Not):
+        return ~_combine(node.child, masks)
+    parts = [_combine(child, masks) for child in node.children]
+    out = parts[0].copy()
+    for part in parts[1:]:
+        if isinstance(node, Or):
+            out |= part
+        else:
+            out &= part
+    return out
 
 
 def _comparison(node: Comparison, params: list[Any]) -> str:
@@ -256,15 +268,31 @@ def _literal_prefix(pattern: str) -> str:
     return prefix if prefix and ord(prefix[-1]) < 0x10FFFF else ""
 
 
-def matching_rows(conn: sqlite3.Connection, node: FilterNode) -> np.ndarray:
-    """Rows (``int64``, unsorted, possibly repeated) of documents matching ``node``."""
-    sql, params = compile_rows(node)
-    if _LOWER in sql:
+def row_mask(conn: sqlite3.Connection, node: FilterNode, n_rows: int) -> np.ndarray:
+    """``(n_rows,)`` bool: rows below ``n_rows`` whose document matches ``node``.
+
+    One statement returns each comparison's rows (index range scans, read in one
+    transaction, so all see the same commit); ``And``/``Or``/``Not`` then combine them as
+    bitmaps (SQLite's ``INTERSECT``/``EXCEPT`` build temporary B-trees: measured 10-30x
+    slower on 20,000 documents).
+    """
+    leaves = compile_leaves(node)
+    if any(_LOWER in sql for sql, _ in leaves):
         conn.create_function(_LOWER, 1, _lower, deterministic=True)
-    (text,) = conn.execute(f"SELECT group_concat(row) FROM ({sql})", params).fetchone()
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.fromstring(text, dtype=np.int64, sep=",")
+    found: dict[int, str | None] = {}
+    for lo in range(0, len(leaves), _COMPOUND_LIMIT):
+        chunk = leaves[lo : lo + _COMPOUND_LIMIT]
+        sql = " UNION ALL ".join(
+            f"SELECT {lo + i}, group_concat(row) FROM ({part})" for i, (part, _) in enumerate(chunk)
+        )
+        found.update(conn.execute(sql, [p for _, params in chunk for p in params]).fetchall())
+    masks = []
+    for i in range(len(leaves)):
+        rows = np.fromstring(found.get(i) or "", dtype=np.int64, sep=",")
+        mask = np.zeros(n_rows, dtype=bool)
+        mask[rows[rows < n_rows]] = True  # later rows belong to newer commits
+        masks.append(mask)
+    return _combine(node, iter(masks))
 
 
 def _lower(value: Any) -> Any:
@@ -273,10 +301,7 @@ def _lower(value: Any) -> Any:
 
 def filter_mask(conn: sqlite3.Connection, snap: Snapshot, node: FilterNode) -> np.ndarray:
     """Live documents of ``snap`` (a mask over its positions) matching ``node``."""
-    rows = matching_rows(conn, node)
-    by_row = np.zeros(snap.next_row, dtype=bool)
-    by_row[rows[rows < snap.next_row]] = True  # later rows belong to newer commits
-    mask = by_row[snap.rows]
+    mask = row_mask(conn, node, snap.next_row)[snap.rows]
     mask &= snap.live
     return mask
 
