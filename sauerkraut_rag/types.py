@@ -22,13 +22,15 @@ class Page:
     """One page image to index.
 
     ``page_number`` is 1-based for PDFs and ``1`` for single images.
-    ``image`` is an RGB PIL image; ``metadata`` is JSON-serialisable.
+    ``image`` is an RGB PIL image; ``metadata`` is JSON-serialisable; ``text`` is the
+    page's text layer when the source has one (PDF pages with embedded text), else ``None``.
     """
 
     source: str
     page_number: int
     image: Image.Image
     metadata: Metadata = field(default_factory=dict)
+    text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,13 @@ def test_single_overlong_word_is_its_own_chunk() -> None:
 def test_max_tokens_is_checked(bad: object) -> None:
     with pytest.raises(InvalidInputError, match="max_tokens"):
         chunk_text("text", words, bad)  # type: ignore[arg-type]
+
+
+def test_heading_lines_opening_a_block_lead_its_first_piece() -> None:
+    """A changelog entry: headings and a long list in one block (no blank line between)."""
+    items = "\n".join(f"- Change number {i} makes things better." for i in range(10))
+    text = f"## [2.0.8](https://example.org) (2021-11-24)\n### Changed\n{items}"
+    chunks = chunk_text(text, words, 12)
+    assert chunks[0].startswith("## [2.0.8](https://example.org) (2021-11-24)\n### Changed\n- ")
+    assert all(not _only_headings(chunk) for chunk in chunks)
+    assert " ".join(chunks).split() == text.split()

@@ -51,7 +51,8 @@ def split_paragraphs(text: str) -> list[str]:
 
 
 def _blocks(text: str) -> list[tuple[str, int]]:
-    """``(paragraph, number of heading lines at its start)`` pairs."""
+    """``(paragraph, number of heading lines at its start)`` pairs (Markdown ``#`` lines
+    that open a block without a blank line after them count as its heading lines)."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = [block.strip() for block in _BLANK_LINES.split(normalised)]
     paragraphs: list[tuple[str, int]] = []
@@ -60,7 +61,9 @@ def _blocks(text: str) -> list[tuple[str, int]]:
         if _is_heading(block):
             pending.append(block)
             continue
-        paragraphs.append(("\n".join([*pending, block]), len(pending)))
+        lines = block.splitlines()
+        lead = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("#")), 0)
+        paragraphs.append(("\n".join([*pending, block]), len(pending) + lead))
         pending = []
     if pending and paragraphs:  # trailing headings: with the text before them
         last, n_headings = paragraphs[-1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -59,9 +60,11 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
     "PDF_SUFFIXES",
+    "image_sha256",
     "iter_pages",
     "load_image",
     "save_page_image",
+    "source_sha256",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ PROGRESS_DELAY_SECONDS = 1.0
 """With ``show_progress=None`` the bar appears only after this much work (and on a tty)."""
 
 _SKIPPABLE = (PdfError, ImageLoadError)
+_HEX_NAME = re.compile(r"[0-9a-f]{8,64}")
 
 
 def iter_pages(
@@ -161,7 +165,7 @@ def _pages_of(
     if source.image is not None:
         image = load_image(source.image, max_pixels=max_pixels)
         _grow_total(bar, 1)
-        base = {"kind": "image", "source_sha256": _image_sha256(source.image)}
+        base = {"kind": "image", "source_sha256": image_sha256(source.image)}
         yield _make_page(source.label, 1, 1, image, base)
         return
     digest = sha256_of(source)
@@ -174,7 +178,9 @@ def _pages_of(
                 document, total, label, dpi, max_pixels, skip_bad_pages=on_error == "skip"
             ):
                 base = {"kind": "pdf", "source_sha256": digest, "dpi": round(rendered.dpi, 3)}
-                yield _make_page(source.label, rendered.number, total, rendered.image, base)
+                page = _make_page(source.label, rendered.number, total, rendered.image, base)
+                page.text = rendered.text or None
+                yield page
         return
     item = source.path if source.path is not None else source.data or b""
     label = describe(item)
@@ -208,7 +214,12 @@ def _make_page(label: str, number: int, total: int, image: Image.Image, extra: M
     return Page(source=label, page_number=number, image=image, metadata=metadata)
 
 
-def _image_sha256(image: Image.Image) -> str:
+def source_sha256(source: Source) -> str:
+    """The ``source_sha256`` its pages get: file or bytes hash, or a PIL image's pixel hash."""
+    return image_sha256(source.image) if source.image is not None else sha256_of(source)
+
+
+def image_sha256(image: Image.Image) -> str:
     """SHA-256 of a PIL image's mode, size and pixel bytes."""
     digest = hashlib.sha256(f"{image.mode}:{image.width}x{image.height}:".encode())
     digest.update(image.tobytes())
@@ -216,14 +227,20 @@ def _image_sha256(image: Image.Image) -> str:
 
 
 def save_page_image(
-    page: Page, folder: str | os.PathLike[str], *, format: Literal["png", "webp"] = "png"
+    page: Page,
+    folder: str | os.PathLike[str],
+    *,
+    format: Literal["png", "webp"] = "png",
+    name: str | None = None,
 ) -> Path:
     """Write ``page.image`` into ``folder`` atomically and return the file's path.
 
     The file name is a hash of the page's ``source_sha256`` metadata (or of its pixels when
     absent) and its page number, so it never contains user-supplied text and saving the same
-    page twice gives the same path.  The image is written to a temporary file in ``folder``
-    and moved into place with ``os.replace``.  PNG is lossless; WebP uses quality 90.
+    page twice gives the same path.  ``name`` (8-64 lowercase hex digits, e.g. a page id)
+    replaces that hash, for stores that name images after their documents.  The image is
+    written to a temporary file in ``folder`` and moved into place with ``os.replace``.
+    PNG is lossless; WebP uses quality 90.
     """
     if not isinstance(page, Page) or not isinstance(page.image, Image.Image):
         raise InvalidInputTypeError(
@@ -244,10 +261,15 @@ def save_page_image(
             "Pass a folder path (it is created when missing)."
         )
     target_dir.mkdir(parents=True, exist_ok=True)
-    source_key = page.metadata.get("source_sha256")
-    if not isinstance(source_key, str) or not source_key:
-        source_key = _image_sha256(page.image)
-    name = hashlib.sha256(f"{source_key}:{page.page_number}".encode()).hexdigest()[:32]
+    if name is not None and not _HEX_NAME.fullmatch(str(name)):
+        raise InvalidInputError(
+            f"Expected name to be 8-64 lowercase hex digits (a page id), got {name!r:.80}."
+        )
+    if name is None:
+        source_key = page.metadata.get("source_sha256")
+        if not isinstance(source_key, str) or not source_key:
+            source_key = image_sha256(page.image)
+        name = hashlib.sha256(f"{source_key}:{page.page_number}".encode()).hexdigest()[:32]
     target = target_dir / f"{name}.{format}"
     image = to_rgb(page.image)
     options: dict[str, Any] = {"quality": 90} if format == "webp" else {}

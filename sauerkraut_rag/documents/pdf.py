@@ -36,11 +36,13 @@ _PDFIUM_LOCK = threading.RLock()
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """One rendered PDF page: 1-based ``number``, RGB ``image`` and the DPI actually used."""
+    """One rendered PDF page: 1-based ``number``, RGB ``image``, the DPI actually used and
+    the page's text layer (``""`` for a scan without one)."""
 
     number: int
     image: Image.Image
     dpi: float
+    text: str = ""
 
 
 def import_pdfium() -> ModuleType:
@@ -190,6 +192,7 @@ def _render_one(document: Any, index: int, label: str, dpi: float, max_pixels: i
                 dpi,
                 max_pixels,
             )
+        text = _text_layer(page)
         bitmap = page.render(scale=scale, rev_byteorder=True)
         try:
             image = bitmap.to_pil()  # Pillow copies 3-channel buffers
@@ -199,4 +202,15 @@ def _render_one(document: Any, index: int, label: str, dpi: float, max_pixels: i
             bitmap.close()
     finally:
         page.close()
-    return RenderedPage(number=index + 1, image=image, dpi=used_dpi)
+    return RenderedPage(number=index + 1, image=image, dpi=used_dpi, text=text)
+
+
+def _text_layer(page: Any) -> str:
+    """The page's embedded text (what PDFium extracts), whitespace-normalised per line."""
+    textpage = page.get_textpage()
+    try:
+        raw = textpage.get_text_range()
+    finally:
+        textpage.close()
+    lines = (" ".join(line.split()) for line in raw.replace("\r\n", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)

@@ -7,7 +7,7 @@
 - :class:`ClosesIndex`: ``close()`` / ``with`` for adapters that may own their index;
 - :func:`check_json_metadata`, :func:`normalise`,
   :func:`image_base64`;
-- :func:`page_id`: the stable page id both adapters use, so they can share one index.
+- :func:`page_content`: a page hit's text for text-only chains (never empty).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import base64
 import contextvars
 import functools
-import hashlib
 import json
 import mimetypes
 import tempfile
@@ -35,7 +34,7 @@ from sauerkraut_rag.errors import (
 )
 from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
-from sauerkraut_rag.types import Metadata, Page
+from sauerkraut_rag.types import Metadata
 
 T = TypeVar("T")
 ScoreT = TypeVar("ScoreT", float, np.ndarray)
@@ -236,11 +235,14 @@ class ClosesIndex:
         self.close()
 
 
-def page_id(page: Page) -> str:
-    """Stable id of a page: hash of its source label, source SHA-256 and page number.
-
-    Shared by the LangChain and LlamaIndex page retrievers, so both can serve one
-    index, and re-indexing a file replaces its pages instead of duplicating them.
+def page_content(payload: str | None, metadata: Metadata) -> str:
+    """What a page hit gives a text-only model: the page's text (its PDF text layer or
+    ``page_text`` result), else a placeholder naming the source and page, never ``""``.
     """
-    key = f"{page.source}\x00{page.metadata.get('source_sha256', '')}\x00{page.page_number}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    if payload and payload.strip():
+        return payload
+    name = metadata.get("file_name") or Path(str(metadata.get("source", "?"))).name
+    return (
+        f"[Page {metadata.get('page', '?')} of {name}: an image without a text layer. "
+        "Give a multimodal model the page image to read it.]"
+    )

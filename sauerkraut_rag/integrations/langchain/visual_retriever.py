@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,20 +16,20 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from sauerkraut_rag._checks import check_positive_int
-from sauerkraut_rag.documents.pages import iter_pages, save_page_image
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
-from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.integrations._common import (
     ClosesIndex,
     EncoderLike,
     IndexHandle,
     image_base64,
     normalise,
-    page_id,
+    page_content,
     resolve_encoder,
     resolve_index,
     run_off_loop,
 )
+from sauerkraut_rag.integrations._page_store import PageStore
 from sauerkraut_rag.integrations.langchain._inputs import check_query
 from sauerkraut_rag.retrievers._validation import check_filter
 from sauerkraut_rag.retrievers.protocol import MetadataFilter, MultiVectorIndex
@@ -47,8 +46,10 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
 
     Build it from PDFs, image files or folders with :meth:`from_sources`, or reopen a
     persisted index with ``VisualPageRetriever(model=..., index="folder")``.  Each result
-    is a ``Document`` whose ``page_content`` is empty (or the page text, when a
-    ``page_text`` function was given at ingestion) and whose metadata holds ``source``,
+    is a ``Document`` whose ``page_content`` is the page's text (the PDF's text layer, or
+    what a ``page_text`` function returned at ingestion) or, for a page without text, a
+    placeholder naming the source and page, so a text chain never gets an empty context;
+    its metadata holds ``source``,
     ``page`` (1-based), ``image_path`` (the rendered page image in the index folder),
     ``score`` (MaxSim divided by the number of query tokens) and the other page facts
     (``total_pages``, ``width``, ``height``, ``kind``, ``source_sha256``, ``dpi``).
@@ -179,40 +180,47 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         batch_size: int = 4,
         page_text: Callable[[Page], str | None] | None = None,
         show_progress: bool | None = None,
+        source_key: str | None = None,
         **page_options: Any,
     ) -> list[str]:
-        """Render, encode and store pages; re-adding a page replaces it.  Returns page ids.
+        """Render, encode and store pages; returns the ids of all pages of ``sources``.
 
-        A page's id is derived from its source name, file hash and page number, so
-        indexing the same file twice does not duplicate its pages.
+        One copy per source: a file is identified by its absolute path (bytes and PIL
+        images by their content hash, or by ``source_key``), and a page's id by its source
+        and page number.  A source stored unchanged is skipped (nothing is rendered or
+        encoded); an edited file replaces its pages, and pages beyond its new length are
+        deleted with their images.  The same bytes under two paths are two sources.
+        ``page_text`` sets each page's text; by default it is the PDF's text layer.
         """
         batch_size = check_positive_int(batch_size, name="batch_size")
-        folder = self._image_dir(image_dir)
-        pages = iter_pages(sources, dpi=dpi, show_progress=show_progress, **page_options)
-        ids: list[str] = []
-        while batch := list(itertools.islice(pages, batch_size)):
-            ids.extend(self._add_batch(batch, folder, image_format, page_text))
+        ids = self._store.add_sources(
+            sources,
+            self._image_dir(image_dir),
+            dpi=dpi,
+            image_format=image_format,
+            batch_size=batch_size,
+            page_text=page_text,
+            show_progress=show_progress,
+            source_key=source_key,
+            **page_options,
+        )
         logger.info("Indexed %d pages; the index holds %d documents", len(ids), len(self.index))
         return ids
 
-    def _add_batch(
-        self,
-        pages: list[Page],
-        folder: Path,
-        image_format: Literal["png", "webp"],
-        page_text: Callable[[Page], str | None] | None,
-    ) -> list[str]:
-        vectors = self.encoder.encode_documents(
-            [page.image for page in pages], batch_size=len(pages), show_progress=False
-        )
-        ids = [page_id(page) for page in pages]
-        metadatas = []
-        for page in pages:
-            path = save_page_image(page, folder, format=image_format)
-            metadatas.append({**page.metadata, "image_path": str(path.resolve())})
-        payloads = [_page_text(page_text, page) for page in pages]
-        self.index.upsert(ids, vectors, metadatas=metadatas, payloads=payloads)
-        return ids
+    def delete_pages(self, ids: list[str]) -> int:
+        """Delete pages by id, and their image files; returns how many were deleted."""
+        return self._store.delete_pages(list(ids))
+
+    def delete_sources(self, sources: Any) -> int:
+        """Delete every page (and image) of the given files or source keys; returns the count.
+
+        A file path need not exist any more.
+        """
+        return self._store.delete_sources(sources)
+
+    @property
+    def _store(self) -> PageStore:
+        return PageStore(self.encoder, self.index)
 
     def _image_dir(self, image_dir: str | Path | None) -> Path:
         if image_dir is not None:
@@ -250,7 +258,9 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
             data, mime = image_base64(metadata["image_path"])
             metadata["image_base64"] = data
             metadata["image_mime_type"] = mime
-        return Document(id=hit.id, page_content=hit.payload or "", metadata=metadata)
+        return Document(
+            id=hit.id, page_content=page_content(hit.payload, metadata), metadata=metadata
+        )
 
     def _get_relevant_documents(
         self,
@@ -271,15 +281,3 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         filter: MetadataFilter | None = None,
     ) -> list[Document]:
         return await run_off_loop(self.search, query, k=k, filter=filter)
-
-
-def _page_text(page_text: Callable[[Page], str | None] | None, page: Page) -> str | None:
-    if page_text is None:
-        return None
-    text = page_text(page)
-    if text is not None and not isinstance(text, str):
-        raise InvalidInputTypeError(
-            f"Expected page_text to return a str or None, got {type(text).__name__} for "
-            f"{page.source} page {page.page_number}."
-        )
-    return text

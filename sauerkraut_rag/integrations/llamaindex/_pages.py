@@ -6,10 +6,10 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from llama_index.core.schema import ImageNode
+from llama_index.core.schema import ImageNode, NodeRelationship, RelatedNodeInfo
 
-from sauerkraut_rag.integrations._common import image_base64
-from sauerkraut_rag.types import Hit, Page
+from sauerkraut_rag.integrations._common import image_base64, page_content
+from sauerkraut_rag.types import Hit
 
 IMAGE_FILE_KEY = "image_file"
 """Metadata key with the page image's file name inside the image folder."""
@@ -24,24 +24,9 @@ _TECHNICAL_KEYS = (
     IMAGE_FILE_KEY,
     "image_path",
     "image_mimetype",
+    "source_key",
 )
 """Stored keys kept in node metadata but hidden from the LLM and from embed text."""
-
-
-def page_metadata(page: Page, image_path: Path) -> dict[str, Any]:
-    """Metadata stored for one page: the page's own (``source``, ``page``...) + image file.
-
-    ``image_file`` (name inside the image folder) survives moving the index folder;
-    ``image_path`` (absolute) is what the LangChain adapter reads.
-    """
-    return {
-        **page.metadata,
-        "source": page.source,
-        "page": page.page_number,
-        IMAGE_FILE_KEY: image_path.name,
-        "image_path": str(image_path.resolve()),
-        "image_mimetype": _mimetype(image_path),
-    }
 
 
 def hit_to_image_node(hit: Hit, image_folder: Path, *, include_image_data: bool) -> ImageNode:
@@ -51,9 +36,9 @@ def hit_to_image_node(hit: Hit, image_folder: Path, *, include_image_data: bool)
     mimetype = metadata.get("image_mimetype") or (_mimetype(path) if path else None)
     image = image_base64(path)[0] if include_image_data and path is not None else None
     hidden = [key for key in _TECHNICAL_KEYS if key in metadata]
-    return ImageNode(
+    node = ImageNode(
         id_=hit.id,
-        text=hit.payload or "",
+        text=page_content(hit.payload, metadata),
         image=image,
         image_path=str(path) if path is not None else None,
         image_mimetype=mimetype,
@@ -61,6 +46,10 @@ def hit_to_image_node(hit: Hit, image_folder: Path, *, include_image_data: bool)
         excluded_llm_metadata_keys=hidden,
         excluded_embed_metadata_keys=hidden,
     )
+    key = metadata.get("source_key")
+    if isinstance(key, str) and key:
+        node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=key)
+    return node
 
 
 def _image_path(metadata: dict[str, Any], image_folder: Path) -> Path | None:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from llama_index.core.schema import ImageNode
 
-from sauerkraut_rag.documents.pages import iter_pages, save_page_image
-from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.integrations._common import EncoderLike, page_id
+from sauerkraut_rag.errors import InvalidInputError
+from sauerkraut_rag.integrations._common import EncoderLike
+from sauerkraut_rag.integrations._page_store import PageStore
 from sauerkraut_rag.integrations.llamaindex._base import IndexRetrieverBase
-from sauerkraut_rag.integrations.llamaindex._pages import (
-    hit_to_image_node,
-    page_metadata,
-)
+from sauerkraut_rag.integrations.llamaindex._pages import hit_to_image_node
 from sauerkraut_rag.integrations.llamaindex._support import IndexLike
 from sauerkraut_rag.types import Hit, Page
 
@@ -91,69 +87,67 @@ class SauerkrautPageRetriever(IndexRetrieverBase):
         return self._image_folder
 
     def add_sources(
-        self, sources: Any, *, dpi: int = 144, show_progress: bool | None = None, **options: Any
+        self,
+        sources: Any,
+        *,
+        dpi: int = 144,
+        show_progress: bool | None = None,
+        page_text: Callable[[Page], str | None] | None = None,
+        source_key: str | None = None,
+        **options: Any,
     ) -> list[str]:
         """Render/load every page of ``sources`` and index it; returns the page ids.
 
-        ``options`` go to :func:`sauerkraut_rag.documents.pages.iter_pages` (``max_pixels``,
-        ``recursive``, ``password``, ``on_error``).  Pages stream through in batches, so
-        a long PDF never sits in memory at once.
+        One copy per source: a file is identified by its absolute path (bytes and PIL
+        images by their content hash, or by ``source_key``), which is also the
+        ``ref_doc_id`` of its nodes.  A source stored unchanged is skipped (nothing is
+        rendered or encoded); an edited file replaces its pages, and pages beyond its new
+        length are deleted with their images.  The same bytes under two paths are two
+        sources.  A node's text is ``page_text(page)`` when given, else the PDF's text
+        layer (a placeholder naming the page when there is none).  ``options`` go to
+        :func:`sauerkraut_rag.documents.pages.iter_pages` (``max_pixels``, ``recursive``,
+        ``password``, ``on_error``).  Pages stream through in batches.
         """
-        pages = iter_pages(sources, dpi=dpi, show_progress=show_progress, **options)
-        return self.add_pages(pages)
-
-    def add_pages(self, pages: Iterable[Page]) -> list[str]:
-        """Save, encode and store pages (upsert: a page of the same file keeps its id).
-
-        A page's id is derived from its source label, the source's SHA-256 and the page
-        number, so indexing the same file again replaces its pages instead of duplicating
-        them.
-        """
-        ids: list[str] = []
-        for batch in _batches(pages, self._batch_size):
-            for i, page in enumerate(batch):
-                if not isinstance(page, Page):
-                    raise InvalidInputTypeError(
-                        f"Expected Page objects (from sauerkraut_rag.documents.iter_pages), got "
-                        f"{type(page).__name__} at batch position {i}. Use add_sources()."
-                    )
-            paths = [
-                save_page_image(page, self._image_folder, format=self._image_format)
-                for page in batch
-            ]
-            multivectors = self._encoder.encode_documents(
-                [page.image for page in batch], batch_size=self._batch_size, show_progress=False
-            )
-            batch_ids = [page_id(page) for page in batch]
-            records = {  # a page repeated within one batch is stored once
-                pid: (vectors, page_metadata(page, path))
-                for pid, page, path, vectors in zip(
-                    batch_ids, batch, paths, multivectors, strict=True
-                )
-            }
-            self._index.upsert(
-                list(records),
-                [vectors for vectors, _ in records.values()],
-                [metadata for _, metadata in records.values()],
-            )
-            ids.extend(batch_ids)
+        ids = self._store.add_sources(
+            sources,
+            self._image_folder,
+            dpi=dpi,
+            image_format=self._image_format,
+            batch_size=self._batch_size,
+            page_text=page_text,
+            show_progress=show_progress,
+            source_key=source_key,
+            **options,
+        )
         logger.debug("Indexed %d pages into %s", len(ids), self._image_folder)
         return ids
 
+    def add_pages(self, pages: Iterable[Page]) -> list[str]:
+        """Save, encode and store pages (upsert: a page of the same source keeps its id)."""
+        return self._store.add_pages(
+            pages, self._image_folder, image_format=self._image_format, batch_size=self._batch_size
+        )
+
     def delete_pages(self, page_ids: list[str]) -> int:
-        """Remove pages by id from the index (their image files stay); returns the count."""
-        return self._index.delete(list(page_ids))
+        """Remove pages by id, and their image files; returns how many were removed."""
+        return self._store.delete_pages(list(page_ids))
+
+    def delete_sources(self, sources: Any) -> int:
+        """Remove every page (and image) of the given files or source keys; returns the count."""
+        return self._store.delete_sources(sources)
+
+    def delete_ref_doc(self, ref_doc_id: str, **kwargs: Any) -> int:
+        """Remove the pages of one source (its ``ref_doc_id`` is the source key)."""
+        return self._store.delete_sources([ref_doc_id])
+
+    @property
+    def _store(self) -> PageStore:
+        return PageStore(self._encoder, self._index)
 
     def _to_node(self, hit: Hit) -> ImageNode:
         return hit_to_image_node(
             hit, self._image_folder, include_image_data=self.include_image_data
         )
-
-
-def _batches(items: Iterable[Page], size: int) -> Iterator[list[Page]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _image_folder(image_folder: Any, index_folder: Path | None) -> Path:

@@ -16,6 +16,7 @@ from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 from sauerkraut_rag.integrations.langchain import VisualPageRetriever
 from sauerkraut_rag.retrievers.maxsim import maxsim
 from sauerkraut_rag.types import Page
+from tests.integrations.langchain.conftest import PDF_TEXTS
 
 QUERY = "Where are the safety instructions?"
 DPI = 36
@@ -50,7 +51,11 @@ def test_scores_order_and_metadata(
     # the index stores float16 token vectors: scores agree to ~1e-3
     np.testing.assert_allclose([d.metadata["score"] for d in docs], expected[order], atol=2e-3)
     for doc in docs:
-        assert doc.page_content == ""
+        # the PDF's text layer (issue 15: a page in a text chain is never empty)
+        assert (
+            doc.page_content
+            == f"Page {doc.metadata['page']}\n{PDF_TEXTS[doc.metadata['page'] - 1]}"
+        )
         assert doc.metadata["source"] == str(sample_pdf)
         assert doc.metadata["total_pages"] == 4 and doc.metadata["kind"] == "pdf"
         image_path = Path(doc.metadata["image_path"])
