@@ -8,10 +8,12 @@ Queries, two kinds, built from the text itself (no labels needed):
 
 - *heading*: ``"<package> <section heading>"`` for every section whose body has at least
   25 words; a retrieved chunk is relevant when it is from that file and holds the start
-  of the section's body (its first 60 characters).  A chunk holding only the heading is
-  not relevant: that is the failure mode of one-chunk-per-paragraph.
-- *sentence*: one sentence (12+ words) from inside each such section; relevant when the
-  chunk holds the sentence.
+  of the section's body (the first 60 characters of its first paragraph).  A chunk
+  holding only the heading is not relevant: that is the failure mode of one chunk per
+  paragraph.
+- *sentence*: the second sentence (12+ words) of the section's first paragraph that has
+  two such sentences; relevant when the chunk holds the sentence.  Needles never cross a
+  paragraph boundary, so one chunk per paragraph can hold every one of them.
 
 Both chunkers run with the same model and token counter: ``before`` is the earlier
 one-chunk-per-paragraph chunker (copied here), ``after`` is
@@ -127,10 +129,13 @@ def queries_of(package: str, text: str) -> list[tuple[str, str, str]]:
         clean = re.sub(r"[`*_\[\]()]", "", title).strip()
         if not clean:
             continue
-        out.append(("heading", f"{package} {clean}", _norm(body)[:60]))
-        sentences = [s for s in _SENTENCE_END.split(_norm(body)) if len(s.split()) >= 12]
-        if len(sentences) > 1:
-            out.append(("sentence", sentences[1], sentences[1]))
+        paragraphs = [_norm(p) for p in _BLANK.split(body) if p.strip()]
+        out.append(("heading", f"{package} {clean}", paragraphs[0][:60]))
+        for paragraph in paragraphs:  # needles never cross a paragraph boundary
+            sentences = [s for s in _SENTENCE_END.split(paragraph) if len(s.split()) >= 12]
+            if len(sentences) > 1:
+                out.append(("sentence", sentences[1], sentences[1]))
+                break
     return out
 
 
