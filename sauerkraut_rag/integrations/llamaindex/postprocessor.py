@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -45,6 +45,14 @@ class MaxSimRerank(BaseNodePostprocessor):
     with ``keep_retrieval_score=True`` the returned nodes are copies whose
     ``metadata["retrieval_score"]`` holds the previous score (hidden from the LLM and the
     embed text).  Emits ``ReRankStartEvent``/``ReRankEndEvent``.
+
+    Mixed lists (text and image nodes): the two models' scores are not on one scale (a
+    page model's MaxSim is not comparable with a text model's), so each modality is
+    ranked on its own and the two rankings are interleaved: the best text node and the
+    best image node, then the second of each, and so on; at each rank the node that came
+    earlier in the input (the first stage's order) goes first.  Each node keeps its own
+    model's score, so scores compare only within a modality.  ``mix="refuse"`` raises
+    instead, for pipelines that must not combine them.
     """
 
     top_n: int = Field(default=5, description="Number of nodes to keep, best first.")
@@ -53,6 +61,9 @@ class MaxSimRerank(BaseNodePostprocessor):
     )
     model: str = Field(default="", description="Names of the text and page models.")
     batch_size: int = Field(default=8, description="Documents per encoder forward pass.")
+    mix: Literal["interleave", "refuse"] = Field(
+        default="interleave", description="How text and image nodes of one list are merged."
+    )
     _text_encoder: MultiVectorEncoder | None = PrivateAttr(default=None)
     _page_encoder: MultiVectorEncoder | None = PrivateAttr(default=None)
     _cache: DocumentCache | None = PrivateAttr(default=None)
@@ -68,6 +79,7 @@ class MaxSimRerank(BaseNodePostprocessor):
         callback_manager: CallbackManager | None = None,
         load_kwargs: dict[str, Any] | None = None,
         cache: DocumentCache | bool | None = True,
+        mix: Literal["interleave", "refuse"] = "interleave",
     ) -> None:
         """Give a text model, a page model, or both (instances, hub ids or folders).
 
@@ -77,6 +89,8 @@ class MaxSimRerank(BaseNodePostprocessor):
         folder); ``False`` encodes every time.
         """
         document_cache = resolve_document_cache(cache)
+        if mix not in ("interleave", "refuse"):
+            raise InvalidInputError(f"Expected mix='interleave' or 'refuse', got {mix!r}.")
         if text_encoder is None and page_encoder is None:
             raise InvalidInputError(
                 "MaxSimRerank needs a model, got neither text_encoder nor page_encoder. "
@@ -103,6 +117,7 @@ class MaxSimRerank(BaseNodePostprocessor):
             model=" + ".join(names),
             batch_size=check_positive_int(batch_size, name="batch_size"),
             callback_manager=callback_manager or CallbackManager(),
+            mix=mix,
         )
         self._text_encoder = text
         self._page_encoder = page
@@ -142,7 +157,8 @@ class MaxSimRerank(BaseNodePostprocessor):
             scores = np.zeros(len(nodes), dtype=np.float64)
             self._score(self._text_encoder, query, text_items, scores)
             self._score(self._page_encoder, query, image_items, scores)
-            order = sorted(range(len(nodes)), key=lambda i: -scores[i])[: self.top_n]
+            order = _merge(scores, [i for i, _ in text_items], [i for i, _ in image_items])
+            order = order[: self.top_n]
             reranked = [
                 NodeWithScore(node=self._output_node(nodes[i]), score=float(scores[i]))
                 for i in order
@@ -185,6 +201,14 @@ class MaxSimRerank(BaseNodePostprocessor):
                     f"Got {len(items)} {kind} node(s) but MaxSimRerank has no {role}. "
                     f"Pass MaxSimRerank({role}=...) or filter those nodes out first."
                 )
+        if text_items and image_items and self.mix == "refuse":
+            raise InvalidInputError(
+                f"Got {len(text_items)} text and {len(image_items)} image node(s) with "
+                "mix='refuse': a text model's and a page model's MaxSim scores are not on one "
+                "scale, so one ranking of both would be arbitrary. Rerank each modality "
+                "separately, or use mix='interleave' (ranks each modality on its own and "
+                "alternates them)."
+            )
         return text_items, image_items
 
     def _output_node(self, scored: NodeWithScore) -> BaseNode:
@@ -225,3 +249,15 @@ class MaxSimRerank(BaseNodePostprocessor):
 
 def _with(keys: list[str], key: str = "retrieval_score") -> list[str]:
     return list(keys) if key in keys else [*keys, key]
+
+
+def _merge(scores: np.ndarray, text: list[int], image: list[int]) -> list[int]:
+    """Positions best first: one modality sorts by score; two are ranked apart and
+    interleaved, the node earlier in the input first at each rank."""
+    ranked = [sorted(group, key=lambda i: (-scores[i], i)) for group in (text, image) if group]
+    if len(ranked) < 2:
+        return ranked[0] if ranked else []
+    order: list[int] = []
+    for rank in range(max(len(group) for group in ranked)):
+        order.extend(sorted(group[rank] for group in ranked if rank < len(group)))
+    return order

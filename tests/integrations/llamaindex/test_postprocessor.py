@@ -184,7 +184,11 @@ def test_mixed_text_and_image_nodes(
     assert {r.node.node_id for r in results} == set(expected)
     for scored in results:
         assert scored.score == pytest.approx(expected[scored.node.node_id], rel=1e-4, abs=1e-4)
-    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    # the two models' scores are not on one scale: each modality is sorted on its own and
+    # the rankings interleave (issue 15; test_mixed_rerank.py checks the merge rule)
+    for kind in ("t", "p"):
+        own = [r.score for r in results if r.node.node_id.startswith(kind)]
+        assert own == sorted(own, reverse=True)
 
 
 def test_text_file_path_metadata_stays_text(text_encoder: MultiVectorEncoder) -> None:
