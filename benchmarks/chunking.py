@@ -206,6 +206,7 @@ def main() -> None:
         (kind, pkg, q, needle) for pkg, text in files for kind, q, needle in queries_of(pkg, text)
     ]
     size = sum(len(t.encode()) for _, t in files)
+    print("packages: " + ", ".join(name for name, _ in files))
     print(
         f"corpus: {len(files)} package READMEs, {size / 1024:.0f} KB; model {model.name}, "
         f"chunk budget {limit} tokens; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
