@@ -32,6 +32,7 @@ from sauerkraut_rag.errors import (
     InvalidInputError,
     InvalidInputTypeError,
 )
+from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.retrievers.muvera import FDEConfig, MuveraEncoder
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
 from sauerkraut_rag.types import Metadata
@@ -163,14 +164,33 @@ class IndexHandle:
 
 
 def resolve_index(
-    index: Any, *, dim: int, role: str, read_only: bool = False, **options: Any
+    index: Any,
+    *,
+    encoder: MultiVectorEncoder,
+    role: str,
+    read_only: bool = False,
+    **options: Any,
 ) -> IndexHandle:
-    """Use a ``MultiVectorIndex`` as given, or open/create a ``VoyagerIndex``.
+    """Use a ``MultiVectorIndex`` as given, or open/create a ``VoyagerIndex``; bind ``encoder``.
 
-    A ``str``/``Path`` folder is opened (created with ``dim`` and ``options`` when it holds
-    no index); ``None`` creates one in a temporary folder deleted by ``close()`` (or at
-    garbage collection).  The index's ``dim`` must equal ``dim``.
+    A ``str``/``Path`` folder is opened (created with the encoder's ``dim`` and ``options``
+    when it holds no index); ``None`` creates one in a temporary folder deleted by
+    ``close()`` (or at garbage collection).  The index's ``dim`` must equal the encoder's,
+    and the encoder must be the one whose vectors the index holds: an index that recorded
+    another encoder's fingerprint (another checkpoint of the same dim, a text model on a
+    page index, other processing) raises :class:`~sauerkraut_rag.errors.EncoderMismatchError`;
+    an empty writable index records this encoder.
     """
+    handle = _open_index(index, dim=encoder.dim, role=role, read_only=read_only, **options)
+    try:
+        bind_encoder(handle.index, encoder)
+    except BaseException:
+        handle.close()  # do not keep a folder's writer lock after refusing it
+        raise
+    return handle
+
+
+def _open_index(index: Any, *, dim: int, role: str, read_only: bool, **options: Any) -> IndexHandle:
     tmpdir = None
     if index is None:
         if read_only:

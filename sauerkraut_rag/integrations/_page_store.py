@@ -35,7 +35,6 @@ from sauerkraut_rag.documents.pages import iter_pages, save_page_image, source_s
 from sauerkraut_rag.documents.sources import Source, resolve_sources
 from sauerkraut_rag.encoders.base import MultiVectorEncoder
 from sauerkraut_rag.errors import ImageLoadError, InvalidInputError, InvalidInputTypeError
-from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.retrievers.listing import iter_documents
 from sauerkraut_rag.retrievers.protocol import MultiVectorIndex, StoredDocument
 from sauerkraut_rag.types import Metadata, Page
@@ -192,7 +191,6 @@ class PageStore:
         bar: Any = None,
     ) -> list[str]:
         """Save, encode and store pages (upsert by page id); returns their ids in order."""
-        bind_encoder(self.index, self.encoder)
         ids: list[str] = []
         for batch in _batches(pages, batch_size):
             for i, page in enumerate(batch):

@@ -91,7 +91,7 @@ class SauerkrautVectorStore(ClosesIndex, VectorStore):
         )
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         handle = resolve_index(
-            index, dim=self.encoder.dim, role="index", read_only=read_only, **(index_options or {})
+            index, encoder=self.encoder, role="index", read_only=read_only, **(index_options or {})
         )
         self._handle: IndexHandle | None = handle
         self.index: MultiVectorIndex = handle.index

@@ -99,7 +99,7 @@ class VisualPageRetriever(ClosesIndex, BaseRetriever):
         k = check_positive_int(k, name="k")
         check_filter(filter)
         handle = resolve_index(
-            index, dim=encoder.dim, role="index", read_only=read_only, **(index_options or {})
+            index, encoder=encoder, role="index", read_only=read_only, **(index_options or {})
         )
         try:
             super().__init__(

@@ -64,7 +64,7 @@ class IndexRetrieverBase(ClosesIndex, BaseRetriever):
         )
         self._handle: IndexHandle = resolve_index(
             index,
-            dim=self._encoder.dim,
+            encoder=self._encoder,
             role="index",
             read_only=read_only,
             **(index_options or {}),
