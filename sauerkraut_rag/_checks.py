@@ -15,7 +15,18 @@ import numpy as np
 
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
 
-__all__ = ["check_int", "check_options", "check_path", "check_positive_int"]
+__all__ = [
+    "MAX_NESTING",
+    "check_int",
+    "check_nesting",
+    "check_options",
+    "check_path",
+    "check_positive_int",
+    "check_unicode",
+]
+
+MAX_NESTING = 64
+"""Deepest nesting of lists and dicts accepted in metadata and filters."""
 
 
 def check_int(name: str, value: Any, *, low: int, high: int | None = None, hint: str = "") -> int:
@@ -71,3 +82,41 @@ def check_path(value: Any, *, name: str) -> Path:
     if not text:
         raise InvalidInputError(f"Expected {name} to be a path, got an empty string.")
     return Path(text)
+
+
+def check_unicode(text: str, *, name: str) -> str:
+    """Require text that can be stored as UTF-8: no lone surrogates (``"\\udc80"``).
+
+    Lone surrogates come from decoding bytes with ``errors="surrogateescape"`` or from
+    broken JSON; no database or file format can store them.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise InvalidInputError(
+            f"Expected {name} to be valid Unicode text, but it holds a lone surrogate "
+            f"{bad!r} at position {exc.start}. Repair the text, e.g. "
+            "text.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')."
+        ) from None
+    return text
+
+
+def check_nesting(value: Any, *, name: str, limit: int = MAX_NESTING) -> None:
+    """Refuse lists/dicts nested deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen: set[int] = set()
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth > limit:
+            raise InvalidInputError(
+                f"Expected {name} nested at most {limit} levels deep, got deeper nesting. "
+                "Flatten it (e.g. join nested keys with '.') or store it as a JSON string."
+            )
+        if id(item) in seen:  # a cycle: reported by the JSON encoder with its own message
+            continue
+        seen.add(id(item))
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)

@@ -55,21 +55,25 @@ def run_index(
     dpi: int,
     err: TextIO,
     sync: bool = True,
+    follow_symlinks: bool = False,
 ) -> IndexReport:
     """Index ``paths`` into ``folder``; per-file problems go to ``err``, one line each.
 
     With ``sync`` (the default), files recorded under one of the given folders that no
-    longer exist are removed from the index (documents and page images).  Everything
-    that needs no model is checked before the model is loaded.
+    longer exist are removed from the index (documents and page images).  Links under
+    the given folders that lead out of them are skipped unless ``follow_symlinks``.
+    Everything that needs no model is checked before the model is loaded.
     """
     from sauerkraut_rag.retrievers.voyager.layout import is_index
 
     check_page_options(dpi, True, None, False, "raise")  # the PDF options, before any work
     if pool_factor is not None:
         check_positive_int(pool_factor, name="--pool-factor", hint=" 1 keeps every token.")
-    found = discover(paths)
+    found = discover(paths, follow_symlinks=follow_symlinks)
     for path in found.unsupported:
         say(err, f"skipped {path}: not a PDF, image, .txt or .md file")
+    for path in found.outside_links:
+        say(err, f"skipped {path}: links out of the given folder (--follow-symlinks indexes it)")
     exists = is_index(folder)
     if not found.files and not exists:
         raise InvalidInputError(

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--dpi", type=int, default=144, metavar="N", help="PDF render DPI (144)")
     index.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also index files that links inside the given folders point to elsewhere "
+        "(by default such links are skipped and reported)",
+    )
+    index.add_argument(
         "--keep-missing",
         action="store_true",
         help="keep documents of files that are gone from the given folders (by default "
@@ -186,6 +192,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             dpi=args.dpi,
             err=sys.stderr,
             sync=not args.keep_missing,
+            follow_symlinks=args.follow_symlinks,
         )
         out.write(report.summary(args.index) + "\n")
     elif args.command == "remove":

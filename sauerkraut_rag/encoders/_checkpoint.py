@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from sauerkraut_rag._checks import check_path
 from sauerkraut_rag.errors import CheckpointError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def resolve_checkpoint(
     Raises :class:`ModelNotFoundError` when the path does not exist and the hub id
     can be neither found in the local cache nor downloaded.
     """
-    path = Path(name_or_path).expanduser()
+    path = check_path(name_or_path, name="the model folder or hub id").expanduser()
     if path.is_dir():
         return path
     name = str(name_or_path)

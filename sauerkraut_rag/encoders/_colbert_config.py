@@ -77,7 +77,7 @@ def read_layout(folder: Path) -> ModuleLayout:
     dense: list[Path] = []
     for entry in sorted(modules, key=lambda m: int(m.get("idx", 0))):
         kind = str(entry.get("type", ""))
-        path = folder / str(entry.get("path", ""))
+        path = _module_folder(folder, entry.get("path", ""))
         if transformer is None and (kind in _TRANSFORMER_TYPES or kind.endswith(".Transformer")):
             transformer = path
         elif kind.endswith(_DENSE_SUFFIXES):
@@ -95,6 +95,38 @@ def read_layout(folder: Path) -> ModuleLayout:
             "complete PyLate checkpoint."
         )
     return ModuleLayout(transformer=transformer, dense=tuple(dense))
+
+
+def _module_folder(folder: Path, raw: Any) -> Path:
+    """The folder of one module: a relative path that stays inside the model folder.
+
+    ``modules.json`` is data from the checkpoint; a path such as ``"../../etc"`` or an
+    absolute one (or a link leading out of the folder) would make the loader read files
+    elsewhere, so it is refused.
+    """
+    text = raw if isinstance(raw, str) else ""
+    relative = Path(text)
+    bad = (
+        not isinstance(raw, str)
+        or "\0" in text
+        or relative.is_absolute()
+        or bool(relative.drive)
+        or ".." in relative.parts
+    )
+    path = folder / relative
+    if not bad:
+        try:
+            inside = path.resolve().is_relative_to(folder.resolve())
+        except (OSError, RuntimeError):
+            inside = False
+        bad = not inside
+    if bad:
+        raise CheckpointError(
+            f"modules.json in {folder} names the module path {raw!r}, which leads outside "
+            "the model folder. A checkpoint is read only from inside its folder: fix the "
+            "'path' entries of modules.json (e.g. '' and '1_Dense') or re-download it."
+        )
+    return path
 
 
 def read_json_list(path: Path) -> list[dict[str, Any]]:

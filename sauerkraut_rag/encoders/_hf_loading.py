@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from sauerkraut_rag.encoders._checkpoint import read_json, require_files
 from sauerkraut_rag.errors import CheckpointError, RemoteCodeRequiredError
@@ -141,7 +142,7 @@ def load_pretrained_strict(
                 model, info = AutoModel.from_pretrained(
                     str(folder), **{**kwargs, "attn_implementation": "eager"}
                 )
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
         raise CheckpointError(
             f"Could not load the weights in {folder} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}). Re-download the checkpoint."

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag._checks import check_nesting, check_unicode
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     DuplicateIdError,
+    FilterError,
     FilterTypeError,
     InvalidInputError,
     InvalidInputTypeError,
@@ -41,6 +43,7 @@ def check_ids(ids: Any) -> list[str]:
             )
         if not doc_id:
             raise InvalidInputError(f"Expected ids[{i}] to be a non-empty string, got ''.")
+        check_unicode(doc_id, name=f"ids[{i}]")
         if doc_id in seen:
             raise DuplicateIdError(
                 f"Expected unique ids within one call, but {doc_id!r} appears more than once. "
@@ -121,6 +124,7 @@ def check_metadatas(metadatas: Any, *, n: int) -> list[tuple[Metadata, str]]:
             raise InvalidInputTypeError(
                 f"Expected string keys in metadatas[{i}], got {sorted(map(repr, meta))}."
             )
+        check_nesting(meta, name=f"metadatas[{i}]")
         try:
             text = json.dumps(meta, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -129,6 +133,7 @@ def check_metadatas(metadatas: Any, *, n: int) -> list[tuple[Metadata, str]]:
                 f"bool, None, list and dict values; no NaN), but: {exc}. Convert the values, "
                 "e.g. paths and dates with str(...)."
             ) from exc
+        check_unicode(text, name=f"metadatas[{i}] (its keys and string values)")
         out.append((json.loads(text), text))
     return out
 
@@ -149,6 +154,8 @@ def check_payloads(payloads: Any, *, n: int) -> list[str | None]:
                 f"Expected payloads[{i}] to be a str or None, got {type(payload).__name__}. "
                 "Store text, or a file path as str(path)."
             )
+        if payload is not None:
+            check_unicode(payload, name=f"payloads[{i}]")
     return items
 
 
@@ -164,6 +171,8 @@ def check_k(k: Any) -> int:
 def check_filter(filter: Any) -> Callable[[Metadata], bool] | FilterNode | None:
     """``None``, a callable ``metadata -> bool``, or a filter in the filter language,
     returned parsed (:func:`~sauerkraut_rag.retrievers.filters.parse_filter`)."""
+    if isinstance(filter, dict):
+        _check_filter_text(filter)
     if filter is None or isinstance(filter, (dict, *FILTER_NODES)):
         return parse_filter(filter)
     if callable(filter):
@@ -173,6 +182,23 @@ def check_filter(filter: Any) -> Callable[[Metadata], bool] | FilterNode | None:
         f"{{'year': {{'$gte': 2020}}}}) or a callable metadata -> bool, got "
         f"{type(filter).__name__} ({filter!r:.60})."
     )
+
+
+def _check_filter_text(filter: dict[str, Any]) -> None:
+    """Filters too: no nesting beyond the limit, no lone surrogates (SQLite stores UTF-8)."""
+    try:
+        check_nesting(filter, name="the filter")
+    except InvalidInputError as exc:
+        raise FilterError(str(exc)) from None
+    try:
+        json.dumps(filter, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FilterError(
+            f"Expected the filter to hold valid Unicode text, but a key or value holds a lone "
+            f"surrogate ({exc.object[exc.start : exc.end]!r}). Repair the text first."
+        ) from None
+    except (TypeError, ValueError):
+        pass  # not JSON-like: parse_filter names the offending part
 
 
 def check_page_size(limit: Any) -> int:

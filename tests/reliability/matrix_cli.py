@@ -85,6 +85,23 @@ def _unreadable(ctx: Ctx) -> None:
     assert any("no text" in line for line in skipped) and any("UTF-8" in line for line in skipped)
 
 
+@behaves(A, "index-link-out-of-folder")
+def _link_out(ctx: Ctx) -> None:
+    """Documented: a link inside a given folder that leads out of it is skipped and
+    reported (``--follow-symlinks`` follows it); its target never reaches the index."""
+    (ctx.tmp / "in").mkdir()
+    secret = ctx.tmp / "secret.txt"
+    secret.write_text("root:x:0:0 geheime Zeile")
+    (ctx.tmp / "in" / "empty.txt").write_text("")
+    (ctx.tmp / "in" / "notes.txt").symlink_to(secret)
+    code, out, err = _cli(ctx, "index", str(ctx.tmp / "in"), "--index", str(ctx.holder.folder))
+    assert code == 0, err
+    assert "0 new file(s)" in out, out
+    assert any("notes.txt" in line and "--follow-symlinks" in line for line in err.splitlines())
+    texts = [doc.payload or "" for doc in ctx.index.get(ctx.index.list_ids(10_000).ids)]
+    assert not any("geheime" in text for text in texts)
+
+
 @behaves(A, "index-with-another-model")
 def _other_model(ctx: Ctx) -> None:
     (ctx.tmp / "note.txt").write_text("Die Zugspitze ist hoch.")
@@ -128,6 +145,7 @@ CASES = [
     ),
     _unknown_filter,
     _unreadable,
+    _link_out,
     _other_model,
     _newer,
     _truncated,

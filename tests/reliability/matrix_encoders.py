@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import struct
+from pathlib import Path
+
 import numpy as np
 
 from sauerkraut_rag import load_encoder
@@ -123,6 +128,44 @@ def _missing_folder(ctx: Ctx) -> object:
     return load_encoder(ctx.tmp / "no" / "such" / "model")
 
 
+def _checkpoint_copy(ctx: Ctx) -> Path:
+    """A private copy of the tiny ColBERT checkpoint to damage."""
+    return Path(shutil.copytree(ctx.get("colbert_dir"), ctx.tmp / "model"))
+
+
+@fails(A, "malformed-model-safetensors", CheckpointError, "could not load", "re-download")
+def _malformed_weights(ctx: Ctx) -> object:
+    """A header claiming 2**62 bytes (the Transformer's weights, read by transformers)."""
+    folder = _checkpoint_copy(ctx)
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", 2**62) + b'{"a": 1}')
+    return load_encoder(folder, device="cpu")
+
+
+@fails(A, "modules-json-path-outside", CheckpointError, "outside the model folder", "'path'")
+def _module_outside(ctx: Ctx) -> object:
+    """A ``modules.json`` entry leading out of the folder is refused, not followed."""
+    folder = _checkpoint_copy(ctx)
+    shutil.copytree(folder / "1_Dense", ctx.tmp / "elsewhere")
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["path"] = "../elsewhere"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    return load_encoder(folder, device="cpu")
+
+
+@fails(A, "modules-json-link-outside", CheckpointError, "outside the model folder", "'path'")
+def _module_link_outside(ctx: Ctx) -> object:
+    """The same through a link: ``1_Dense`` is a link to a folder elsewhere."""
+    folder = _checkpoint_copy(ctx)
+    shutil.move(folder / "1_Dense", ctx.tmp / "elsewhere")
+    (folder / "1_Dense").symlink_to(ctx.tmp / "elsewhere")
+    return load_encoder(folder, device="cpu")
+
+
+@fails(A, "nul-in-model-path", InvalidInputError, "nul bytes", "model folder")
+def _nul_model_path(ctx: Ctx) -> object:
+    return load_encoder(str(ctx.tmp / "mo\x00del"), device="cpu")
+
+
 CASES = [
     _empty_list,
     _none_item,
@@ -144,4 +187,8 @@ CASES = [
     _checkpoint_case("colqwen3", "extra_key", "unexpected", "extra_norm.weight", "checkpoint"),
     _remote_code,
     _missing_folder,
+    _malformed_weights,
+    _module_outside,
+    _module_link_outside,
+    _nul_model_path,
 ]

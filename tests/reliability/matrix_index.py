@@ -279,7 +279,53 @@ def _flipped_hnsw(ctx: Ctx) -> None:
     assert_matches_brute_force(ctx.index.search([query], 3)[0], query, _stored(ctx), 3)
 
 
+@fails(A, "lone-surrogate-id", InvalidInputError, "ids[0]", "lone surrogate", "repair")
+def _surrogate_id(ctx: Ctx) -> object:
+    return ctx.index.add(["doc\udc80"], _docs(ctx))
+
+
+@fails(A, "lone-surrogate-payload", InvalidInputError, "payloads[1]", "lone surrogate")
+def _surrogate_payload(ctx: Ctx) -> object:
+    return ctx.index.add(["n1", "n2"], _docs(ctx, 2), None, ["fine", "broken \ud800 text"])
+
+
+@fails(A, "lone-surrogate-metadata", InvalidInputError, "metadatas[0]", "lone surrogate")
+def _surrogate_meta(ctx: Ctx) -> object:
+    return ctx.index.upsert(["t0"], _docs(ctx), [{"title\udfff": "x"}])
+
+
+@fails(A, "lone-surrogate-filter", FilterError, "filter", "lone surrogate")
+def _surrogate_filter(ctx: Ctx) -> object:
+    return ctx.index.search([_query(ctx)], 3, filter={"topic": "\udfff"})
+
+
+def _nested(depth: int) -> dict:
+    meta: dict = {}
+    inner = meta
+    for _ in range(depth):
+        inner["x"] = {}
+        inner = inner["x"]
+    return meta
+
+
+@fails(A, "deeply-nested-metadata", InvalidInputError, "metadatas[0]", "nested", "flatten")
+def _deep_meta(ctx: Ctx) -> object:
+    """10,000 levels: the JSON encoder would hit Python's recursion limit."""
+    return ctx.index.add(["new"], _docs(ctx), [_nested(10_000)])
+
+
+@fails(A, "nul-in-index-path", InvalidInputError, "nul bytes", "index path")
+def _nul_path(ctx: Ctx) -> object:
+    return VoyagerIndex(str(ctx.tmp / "ind\x00ex"), dim=16)
+
+
 CASES = [
+    _surrogate_id,
+    _surrogate_payload,
+    _surrogate_meta,
+    _surrogate_filter,
+    _deep_meta,
+    _nul_path,
     _nan_doc,
     _inf_query,
     _bad_in_batch,

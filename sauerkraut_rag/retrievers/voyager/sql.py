@@ -82,6 +82,9 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     except sqlite3.DatabaseError:
         conn.close()
         raise
+    except UnicodeDecodeError as exc:  # a damaged schema: SQLite's message is not UTF-8
+        conn.close()
+        raise sqlite3.DatabaseError(f"malformed database schema ({exc})") from exc
     return conn
 
 
@@ -137,9 +140,13 @@ def _rollback(conn: sqlite3.Connection) -> None:
 def stored_generation(conn: sqlite3.Connection) -> int:
     """The committed ``generation`` counter."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-    if row is None:
-        raise IndexCorruptedError("The index database has no generation counter.")
-    return int(row[0])
+    try:
+        return int(row[0])
+    except (TypeError, ValueError) as exc:
+        raise IndexCorruptedError(
+            "The index database has no valid generation counter. Restore the index folder "
+            "from a backup."
+        ) from exc
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
