@@ -20,6 +20,20 @@ work.
 ``collfm2`` / ``colqwen3``: pages/s at the real shapes on 512x512 pages against the
 authors' reference implementation; see ``_collfm2_bench.py`` / ``_colqwen3_bench.py``
 (options ``--pages``, ``--page-rounds``, ``--reference-python``).
+
+``--compare-dtype bfloat16``: for the page models, ours in float32 against ours in
+bfloat16 instead of the reference (speed per page, per-token cosine, top-10 overlap;
+see ``_precision_bench.py``), at ``--size real`` (default) or ``tiny``::
+
+    python benchmarks/encode_throughput.py --models collfm2,colqwen3 \
+        --compare-dtype bfloat16 --pages 40 --queries 16 --page-rounds 2
+    python benchmarks/encode_throughput.py --models collfm2,colqwen3 \
+        --compare-dtype bfloat16 --size tiny --pages 24       # smoke run, seconds
+
+``--threads N`` sets the torch threads of every child (0: torch's default, the number of
+physical cores); thread variables of the calling shell (``OMP_NUM_THREADS=1`` from a
+test setup) are not passed on.  ``--checkpoints DIR`` keeps the random checkpoints there
+for later runs (``thread_scaling.py`` takes the same option).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _page_bench import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "_encode_worker.py"
@@ -89,7 +104,7 @@ def _run_worker(
     ]
     if out is not None:
         cmd += ["--out", str(out)]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    env = clean_env(args.threads)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{impl} worker failed:\n{done.stderr[-3000:]}")
@@ -169,6 +184,10 @@ def bench_text(args: argparse.Namespace) -> list[str]:
 
 def bench_collfm2(args: argparse.Namespace) -> list[str]:
     """Pages/s of ColLFM2 at its real shape on 512x512 pages (``_collfm2_bench.py``)."""
+    if args.compare_dtype:
+        from _precision_bench import bench_precision
+
+        return bench_precision("collfm2", args)
     try:
         from _collfm2_bench import bench_collfm2 as run
     except ImportError:
@@ -178,6 +197,10 @@ def bench_collfm2(args: argparse.Namespace) -> list[str]:
 
 def bench_colqwen3(args: argparse.Namespace) -> list[str]:
     """Pages/s of ColQwen3 at its real shape on 512x512 pages (``_colqwen3_bench.py``)."""
+    if args.compare_dtype:
+        from _precision_bench import bench_precision
+
+        return bench_precision("colqwen3", args)
     try:
         from _colqwen3_bench import bench_colqwen3 as run
     except ImportError:
@@ -210,6 +233,18 @@ def main() -> None:
     parser.add_argument(
         "--reference-python", default=None, help="page models: sauerkrautlm-colpali venv"
     )
+    parser.add_argument(
+        "--compare-dtype",
+        default=None,
+        metavar="DTYPE",
+        help="page models: ours in float32 vs ours in DTYPE (e.g. bfloat16), not the reference",
+    )
+    parser.add_argument(
+        "--size", choices=("real", "tiny"), default="real", help="with --compare-dtype"
+    )
+    parser.add_argument("--page-size", default="512x512", help="with --compare-dtype: WxH")
+    parser.add_argument("--queries", type=int, default=16, help="with --compare-dtype")
+    parser.add_argument("--checkpoints", default=None, metavar="DIR", help="reuse checkpoints")
     args = parser.parse_args()
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(names) - set(BENCHMARKS))
