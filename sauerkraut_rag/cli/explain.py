@@ -20,6 +20,7 @@ def run_explain(
     reduce: str,
     model: str | None,
     out: TextIO,
+    dtype: str | None = None,
 ) -> None:
     """Write the similarity map of ``query`` over page ``page`` as a PNG."""
     if out_path.suffix.lower() != ".png":
@@ -40,7 +41,7 @@ def run_explain(
     from sauerkraut_rag.encoders.loading import load_encoder
     from sauerkraut_rag.similarity_maps import explain_page_figure
 
-    encoder = load_encoder(reference)
+    encoder = load_encoder(reference, dtype=dtype)
     name = meta.get("file_name") or Path(str(meta.get("source", page))).name
     explained = explain_page_figure(
         encoder,  # type: ignore[arg-type]

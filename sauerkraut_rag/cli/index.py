@@ -56,13 +56,16 @@ def run_index(
     err: TextIO,
     sync: bool = True,
     follow_symlinks: bool = False,
+    dtype: str | None = None,
 ) -> IndexReport:
     """Index ``paths`` into ``folder``; per-file problems go to ``err``, one line each.
 
     With ``sync`` (the default), files recorded under one of the given folders that no
     longer exist are removed from the index (documents and page images).  Links under
     the given folders that lead out of them are skipped unless ``follow_symlinks``.
-    Everything that needs no model is checked before the model is loaded.
+    Everything that needs no model is checked before the model is loaded.  ``dtype`` is
+    the precision the model runs in (``None``: the library default, float32 on CPU); it
+    is not recorded, so later runs may use another one.
     """
     from sauerkraut_rag.retrievers.voyager.layout import is_index
 
@@ -90,7 +93,7 @@ def run_index(
     if settings is None:  # a new index: the model decides modality and dim
         from sauerkraut_rag.encoders.loading import load_encoder
 
-        encoder = load_encoder(reference)
+        encoder = load_encoder(reference, dtype=dtype)
         settings = _settings_for(reference, encoder)
     files = _wanted(found.files, settings, reference, err)
     report = IndexReport(left_out=len(found.files) - len(files))
@@ -100,7 +103,9 @@ def run_index(
             bind_encoder(index, encoder)  # records it (EncoderMismatchError on another model)
             settings.write(folder)
         with SourceManifest(folder) as manifest:
-            worker = Indexer(settings, index, manifest, folder / PAGES_FOLDER, dpi, err)
+            worker = Indexer(
+                settings, index, manifest, folder / PAGES_FOLDER, dpi, err, dtype=dtype
+            )
             worker.loaded = encoder
             worker.run(files, report)
             if sync:

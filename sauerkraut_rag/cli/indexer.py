@@ -68,8 +68,11 @@ class Indexer:
         pages_dir: Path,
         dpi: int,
         err: TextIO,
+        *,
+        dtype: str | None = None,
     ) -> None:
         self.settings = settings
+        self.dtype = dtype
         self.index = index
         self.manifest = manifest
         self.pages_dir = pages_dir
@@ -84,7 +87,7 @@ class Indexer:
         if self.loaded is None:
             from sauerkraut_rag.encoders.loading import load_encoder
 
-            self.loaded = load_encoder(self.settings.model)
+            self.loaded = load_encoder(self.settings.model, dtype=self.dtype)
             bind_encoder(self.index, self.loaded)  # the model may have changed on disk
         encoder = self.loaded
         if encoder.dim != self.settings.dim or encoder.modality != self.settings.modality:

@@ -80,6 +80,7 @@ def run_search(
     model: str | None,
     out: TextIO,
     queries: Iterable[str] | None = None,
+    dtype: str | None = None,
 ) -> None:
     """Print the ``k`` best documents for ``query`` as a table or as JSON.
 
@@ -90,6 +91,8 @@ def run_search(
 
     Everything that needs no model (the arguments, the index folder, filter keys that no
     document has) is checked before the model is loaded, and before torch is imported.
+    ``dtype`` is the precision the query model runs in (``None``: the library default);
+    an index built in float32 answers bfloat16 queries and the other way round.
     """
     if query is not None and not query.strip():
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
@@ -108,7 +111,7 @@ def run_search(
             if encoder is None:
                 from sauerkraut_rag.encoders.loading import load_encoder
 
-                encoder = load_encoder(reference)
+                encoder = load_encoder(reference, dtype=dtype)
                 bind_encoder(index, encoder)  # EncoderMismatchError if --model is another encoder
             tokens = encoder.encode_queries([text], show_progress=False)[0]
             hits = index.search([tokens], k, filter=flt)[0] if len(index) else []

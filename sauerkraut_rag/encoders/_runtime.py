@@ -9,18 +9,13 @@ import platform
 
 import torch
 
+from sauerkraut_rag.encoders._dtype_names import DTYPE_NAMES, canonical_dtype_name
 from sauerkraut_rag.errors import DependencyMissingError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
 _DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
+    name: getattr(torch, canonical) for name, canonical in DTYPE_NAMES.items()
 }
 _ATTENTION = ("sdpa", "eager", "flash_attention_2")
 
@@ -56,13 +51,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             )
         resolved = dtype
     else:
-        key = str(dtype).removeprefix("torch.").lower()
-        if key not in _DTYPES:
-            raise InvalidInputError(
-                f"Expected dtype to be one of {sorted(set(_DTYPES))} or a torch.dtype, "
-                f"got {dtype!r}."
-            )
-        resolved = _DTYPES[key]
+        resolved = _DTYPES[canonical_dtype_name(dtype)]
     if resolved == torch.bfloat16 and device.type == "cpu" and cpu_has_native_bfloat16() is False:
         _warn_slow_bfloat16()
     return resolved

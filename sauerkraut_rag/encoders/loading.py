@@ -65,7 +65,14 @@ def _load(
 ) -> MultiVectorEncoder:
     folder = resolve_checkpoint(name_or_path, revision=revision)
     family = detect_family(folder)
-    logger.info("Loading %s (%s) from %s on %s", name_or_path, family, folder, torch_device)
+    logger.info(
+        "Loading %s (%s) from %s on %s in %s",
+        name_or_path,
+        family,
+        folder,
+        torch_device,
+        str(torch_dtype).removeprefix("torch."),
+    )
     common: dict[str, Any] = {
         "name": str(name_or_path),
         "device": torch_device,
