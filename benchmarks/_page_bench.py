@@ -153,6 +153,9 @@ def worker_main(loaders: dict[str, Callable[[str], Encode]]) -> None:
     parser.add_argument("--page-kind", default="noise", choices=("noise", "document"))
     parser.add_argument("--queries", type=int, default=0, help="ours: queries to encode")
     parser.add_argument("--queries-out", default=None)
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="ours: pages per forward (0: one at a time)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -168,7 +171,12 @@ def worker_main(loaders: dict[str, Callable[[str], Encode]]) -> None:
     pages = make_pages(args.pages, args.seed, size=(width, height), kind=args.page_kind)
     encode(pages[0])  # warm-up: lazy imports, allocator, thread pool
     with Span() as span:
-        vectors = [encode(page) for page in pages]
+        if encoder is not None and args.batch_size > 0:
+            vectors = encoder.encode_documents(
+                pages, batch_size=args.batch_size, show_progress=False
+            )
+        else:
+            vectors = [encode(page) for page in pages]
     if args.out:
         np.savez(args.out, *[np.asarray(v, dtype=np.float32) for v in vectors])
     result = {

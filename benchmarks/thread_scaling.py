@@ -14,6 +14,9 @@ Parts (``--parts``, default all):
 - ``encode``: each page model (``--models``, ``--size real``: the real-shape random
   checkpoints of ``_collfm2_bench.py``/``_colqwen3_bench.py``) encodes ``--pages``
   document-like pages one at a time in ``--dtype`` (``_page_bench`` worker);
+- ``census``: one page forward per model with 2 threads under a per-op CPU-time census
+  (``_op_census.py``): which ops ran on one thread, how much CPU the calling thread
+  spent between ops, and the speed-up that predicts (valid on a busy machine too);
 - ``search``: a ``VoyagerIndex`` of ``--search-docs`` random page-sized documents
   (250-300 token vectors each) answers ``--search-queries`` 20-token queries one at a
   time, as a full scan (``exact``) and with the default candidate search (``default``).
@@ -111,7 +114,28 @@ def child_search(args: argparse.Namespace) -> dict[str, Any]:
     return span.as_dict()
 
 
-CHILDREN = {"gemm": child_gemm, "build": child_build, "search": child_search}
+def child_census(args: argparse.Namespace) -> dict[str, Any]:
+    from _op_census import census
+    from _page_bench import make_pages
+
+    import sauerkraut_rag
+
+    encoder = sauerkraut_rag.load_encoder(args.checkpoint, device="cpu", dtype=args.dtype)
+    width, height = (int(v) for v in args.page_size.lower().split("x"))
+    pages = make_pages(max(args.batch_size, 1), args.seed, size=(width, height), kind="document")
+
+    def encode(batch: list[Any]) -> Any:
+        return encoder.encode_documents(batch, batch_size=len(batch), show_progress=False)
+
+    return census(encode, pages)
+
+
+CHILDREN = {
+    "gemm": child_gemm,
+    "build": child_build,
+    "search": child_search,
+    "census": child_census,
+}
 
 
 def run_child(kind: str, threads: int, extra: list[str], env: dict[str, str] | None = None) -> dict:
@@ -196,6 +220,7 @@ def part_encode(args: argparse.Namespace, model: str) -> list[str]:
         options = [
             *("--pages", str(args.pages), "--seed", str(args.seed), "--dtype", args.dtype),
             *("--page-size", args.page_size, "--page-kind", "document"),
+            *("--batch-size", str(args.batch_size)),
         ]
 
         def run(n: int, env: dict[str, str]) -> dict:
@@ -206,9 +231,31 @@ def part_encode(args: argparse.Namespace, model: str) -> list[str]:
 
         title = (
             f"encode {model}: {args.size} shape ({n_params / 1e6:.3g}M parameters), {args.dtype}, "
-            f"{args.pages} document page(s) of {args.page_size} one at a time"
+            f"{args.pages} document page(s) of {args.page_size}, "
+            + ("one at a time" if args.batch_size <= 1 else f"in batches of {args.batch_size}")
         )
         return measure(args, run, title)
+
+
+def _batch_words(args: argparse.Namespace) -> str:
+    if args.batch_size <= 1:
+        return "one document page"
+    return f"one batch of {args.batch_size} document pages"
+
+
+def part_census(args: argparse.Namespace, model: str) -> list[str]:
+    from _op_census import report
+
+    top = max(args.thread_counts)
+    with checkpoint(model, args.size, seed=args.seed, cache=args.checkpoints) as (ck, n_params):
+        options = ["--checkpoint", str(ck), "--dtype", args.dtype, "--page-size", args.page_size]
+        options += ["--batch-size", str(args.batch_size)]
+        result = run_child("census", top, options, passive_wait_env(clean_env(top), top))
+    title = (
+        f"census {model}: {args.size} shape ({n_params / 1e6:.3g}M parameters), {args.dtype}, "
+        f"{_batch_words(args)} of {args.page_size}, {top} threads, OMP_WAIT_POLICY=PASSIVE"
+    )
+    return report(title, result)
 
 
 def part_search(args: argparse.Namespace) -> list[str]:
@@ -234,12 +281,15 @@ def part_search(args: argparse.Namespace) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="gemm,encode,search")
+    parser.add_argument("--parts", default="gemm,encode,census,search")
     parser.add_argument("--models", default="collfm2,colqwen3")
     parser.add_argument("--size", choices=("real", "tiny"), default="real")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--pages", type=int, default=6)
     parser.add_argument("--page-size", default="512x512")
+    parser.add_argument(
+        "--batch-size", type=int, default=4, help="pages per forward (the CLI's 4; 1: one by one)"
+    )
     parser.add_argument("--threads", default="1,2", help="thread counts (children: one)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--search-docs", type=int, default=2000)
@@ -248,6 +298,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", default=None, metavar="DIR")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--index", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="exact", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -266,10 +317,13 @@ def main() -> None:
         elif part == "encode":
             for model in (m.strip() for m in args.models.split(",") if m.strip()):
                 out += part_encode(args, model)
+        elif part == "census":
+            for model in (m.strip() for m in args.models.split(",") if m.strip()):
+                out += part_census(args, model)
         elif part == "search":
             out += part_search(args)
         else:
-            parser.error(f"unknown part {part!r}; choose from gemm, encode, search")
+            parser.error(f"unknown part {part!r}; choose from gemm, encode, census, search")
         print("\n".join(out), flush=True)
         out = []
 
