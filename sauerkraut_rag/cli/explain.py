@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from sauerkraut_rag.cli.reading import model_for, open_read_only
-from sauerkraut_rag.cli.settings import PAGES_FOLDER
+from sauerkraut_rag.cli.reading import as_target, model_for, open_read_only
+from sauerkraut_rag.cli.targets import Target
 from sauerkraut_rag.errors import InvalidInputError, UnknownIdError
 from sauerkraut_rag.types import Metadata
 
 
 def run_explain(
-    folder: Path,
+    where: Path | Target,
     query: str,
     *,
     page: str,
@@ -25,19 +25,20 @@ def run_explain(
     """Write the similarity map of ``query`` over page ``page`` as a PNG."""
     if out_path.suffix.lower() != ".png":
         raise InvalidInputError(f"Expected --out to name a .png file, got {str(out_path)!r}.")
-    index = open_read_only(folder)
+    target = as_target(where)
+    index = open_read_only(target)
     try:
         docs = index.get([page])
+        reference = model_for(target, model, index)
     finally:
         index.close()
-    reference = model_for(folder, model)
     if not docs:
         raise UnknownIdError(
-            f"No page with id {page!r} in {folder}. The id column of "
-            f'`sauerkraut-rag search {folder} "query"` lists page ids.'
+            f"No page with id {page!r} in {target.label}. The id column of "
+            '`sauerkraut-rag search ... "query"` lists page ids.'
         )
     meta = docs[0].metadata
-    image = _page_image(folder, page, meta)
+    image = _page_image(target, page, meta)
     from sauerkraut_rag.encoders.loading import load_encoder
     from sauerkraut_rag.similarity_maps import explain_page_figure
 
@@ -61,7 +62,7 @@ def run_explain(
     )
 
 
-def _page_image(folder: Path, page: str, meta: Metadata) -> Path:
+def _page_image(target: Target, page: str, meta: Metadata) -> Path:
     stored = meta.get("image_path")
     if not isinstance(stored, str):
         raise InvalidInputError(
@@ -71,7 +72,10 @@ def _page_image(folder: Path, page: str, meta: Metadata) -> Path:
     path = Path(stored)
     if path.is_file():
         return path
-    moved = folder / PAGES_FOLDER / path.name  # the index folder was moved or copied
+    try:
+        moved = target.pages_folder("image") / path.name  # the pages folder moved or was copied
+    except InvalidInputError:
+        moved = path
     if moved.is_file():
         return moved
     raise InvalidInputError(

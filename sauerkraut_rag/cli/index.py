@@ -1,4 +1,5 @@
-"""``sauerkraut-rag index``: encode PDFs, images and text files into an index folder.
+"""``sauerkraut-rag index``: encode PDFs, images and text files into an index folder (or a
+Qdrant collection, see :mod:`.targets`).
 
 An index folder holds one model's vectors: a page model (PDFs and images become page
 images) or a text model (``.txt``/``.md`` files become paragraph chunks).  Without
@@ -16,17 +17,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.cli.files import InputFile, discover
 from sauerkraut_rag.cli.indexer import Indexer
-from sauerkraut_rag.cli.manifest import SourceManifest
 from sauerkraut_rag.cli.report import IndexReport, say
-from sauerkraut_rag.cli.settings import PAGES_FOLDER, IndexSettings
+from sauerkraut_rag.cli.settings import IndexSettings
 from sauerkraut_rag.cli.sync import forget_files, gone_files
+from sauerkraut_rag.cli.targets import FolderTarget, Target
 from sauerkraut_rag.documents.sources import check_page_options
-from sauerkraut_rag.errors import DimensionMismatchError, InvalidInputError
+from sauerkraut_rag.errors import InvalidInputError
 from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def model_reference(model: str) -> str:
 
 def run_index(
     paths: list[str],
-    folder: Path,
+    where: Path | Target,
     *,
     model: str | None,
     pool_factor: int | None,
@@ -58,7 +59,8 @@ def run_index(
     follow_symlinks: bool = False,
     dtype: str | None = None,
 ) -> IndexReport:
-    """Index ``paths`` into ``folder``; per-file problems go to ``err``, one line each.
+    """Index ``paths`` into ``where`` (an index folder or a :mod:`.targets` target);
+    per-file problems go to ``err``, one line each.
 
     With ``sync`` (the default), files recorded under one of the given folders that no
     longer exist are removed from the index (documents and page images).  Links under
@@ -67,8 +69,7 @@ def run_index(
     the precision the model runs in (``None``: the library default, float32 on CPU); it
     is not recorded, so later runs may use another one.
     """
-    from sauerkraut_rag.retrievers.voyager.layout import is_index
-
+    target = FolderTarget(where) if isinstance(where, Path) else where
     check_page_options(dpi, True, None, False, "raise")  # the PDF options, before any work
     if pool_factor is not None:
         check_positive_int(pool_factor, name="--pool-factor", hint=" 1 keeps every token.")
@@ -77,18 +78,14 @@ def run_index(
         say(err, f"skipped {path}: not a PDF, image, .txt or .md file")
     for path in found.outside_links:
         say(err, f"skipped {path}: links out of the given folder (--follow-symlinks indexes it)")
-    exists = is_index(folder)
+    exists = target.exists()
     if not found.files and not exists:
         raise InvalidInputError(
             f"Nothing to index: no PDF, image, .txt or .md files among {', '.join(paths)}."
         )
-    if not exists and folder.is_dir() and any(folder.iterdir()):
-        raise InvalidInputError(
-            f"{folder} is a folder that holds other files, not an index. Pass a new or empty "
-            "folder to --index (or the folder of an existing index)."
-        )
-    settings = IndexSettings.read(folder) if folder.is_dir() else None
-    reference = _choose_model(settings, model, found.files, folder)
+    target.check_new()
+    settings = target.read_settings()
+    reference = _choose_model(settings, model, found.files, target.label)
     encoder = None  # with an existing index the model is loaded only if a file is new
     if settings is None:  # a new index: the model decides modality and dim
         from sauerkraut_rag.encoders.loading import load_encoder
@@ -97,24 +94,21 @@ def run_index(
         settings = _settings_for(reference, encoder)
     files = _wanted(found.files, settings, reference, err)
     report = IndexReport(left_out=len(found.files) - len(files))
-    index = _open_index(folder, settings.dim, pool_factor, exists=exists)
+    pages_dir = target.pages_folder(settings.modality)
+    index = target.open_index(settings.dim, pool_factor)
     try:
         if encoder is not None:
             bind_encoder(index, encoder)  # records it (EncoderMismatchError on another model)
-            settings.write(folder)
-        with SourceManifest(folder) as manifest:
-            worker = Indexer(
-                settings, index, manifest, folder / PAGES_FOLDER, dpi, err, dtype=dtype
-            )
+            target.write_settings(index, settings)
+        with target.manifest(index) as manifest:
+            worker = Indexer(settings, index, manifest, pages_dir, dpi, err, dtype=dtype)
             worker.loaded = encoder
             worker.run(files, report)
             if sync:
                 folders = [Path(p).expanduser() for p in paths if Path(p).expanduser().is_dir()]
                 gone = gone_files(manifest, folders)
                 report.removed = len(gone)
-                report.removed_documents = forget_files(
-                    index, manifest, gone, folder / PAGES_FOLDER
-                )
+                report.removed_documents = forget_files(index, manifest, gone, pages_dir)
     finally:
         index.close()
     if not files and not report.removed:
@@ -152,40 +146,19 @@ def _settings_for(reference: str, encoder: MultiVectorEncoder) -> IndexSettings:
 
 
 def _choose_model(
-    settings: IndexSettings | None, model: str | None, files: list[InputFile], folder: Path
+    settings: IndexSettings | None, model: str | None, files: list[InputFile], label: str
 ) -> str:
     if settings is not None:
         if model is not None and model_reference(model) != settings.model:
             raise InvalidInputError(
-                f"The index at {folder} was built with {settings.model}, got --model {model}. "
-                "Leave out --model to keep adding with that model, or pass a new --index folder."
+                f"The index at {label} was built with {settings.model}, got --model {model}. "
+                "Leave out --model to keep adding with that model, or pass a new --index folder "
+                "(or --collection)."
             )
         return settings.model
     if model is not None:
         return model_reference(model)
     return DEFAULT_PAGE_MODEL if any(f.kind == "page" for f in files) else DEFAULT_TEXT_MODEL
-
-
-def _open_index(folder: Path, dim: int, pool_factor: int | None, *, exists: bool) -> Any:
-    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
-
-    if not exists:
-        options = {} if pool_factor is None else {"pool_factor": pool_factor}
-        return VoyagerIndex.create(folder, dim, **options)
-    index = VoyagerIndex.open(folder)
-    stored = index.config.pool_factor
-    if index.dim != dim or (pool_factor is not None and pool_factor != stored):
-        index.close()
-        if index.dim != dim:
-            raise DimensionMismatchError(
-                f"The index at {folder} holds {index.dim}-d vectors, but the model makes "
-                f"{dim}-d ones. Use a new --index folder for this model."
-            )
-        raise InvalidInputError(
-            f"The index at {folder} was created with --pool-factor {stored}, got {pool_factor}. "
-            "Leave out --pool-factor, or use a new --index folder."
-        )
-    return index
 
 
 def _version() -> str:

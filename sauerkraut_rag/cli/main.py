@@ -10,6 +10,12 @@
     sauerkraut-rag explain DIR "query" --page ID --out map.png [--reduce max|sum]
                            [--dtype NAME]
     sauerkraut-rag info DIR [--json]
+    sauerkraut-rag copy DIR --qdrant URL_OR_PATH --collection NAME [--pages-dir DIR]
+
+Every command also works on a Qdrant collection: ``--qdrant URL_OR_PATH --collection
+NAME`` in place of the index folder (an ``http(s)://`` URL is a server or cluster, with
+the API key from ``QDRANT_API_KEY``; anything else a local-mode folder), and
+``--pages-dir DIR`` for page images (see :mod:`sauerkraut_rag.cli.targets`).
 
 ``--dtype`` (float32, bfloat16, float16) is the precision the model runs in; it is not
 recorded in the index, whose vectors stay comparable across precisions.
@@ -28,8 +34,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
-from sauerkraut_rag.errors import ModelNotFoundError, SauerkrautError
+from sauerkraut_rag.errors import InvalidInputError, ModelNotFoundError, SauerkrautError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -82,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     index.add_argument("paths", nargs="+", metavar="PATH", help="PDFs, images, text files, folders")
-    index.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
+    index.add_argument("--index", type=Path, metavar="DIR", help="index folder")
+    _add_qdrant(index)
     index.add_argument(
         "--model",
         metavar="ID|PATH",
@@ -117,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "file or a folder, and need not exist any more.",
     )
     remove.add_argument("paths", nargs="+", metavar="PATH", help="indexed files or folders")
-    remove.add_argument("--index", required=True, type=Path, metavar="DIR", help="index folder")
+    remove.add_argument("--index", type=Path, metavar="DIR", help="index folder")
+    _add_qdrant(remove)
 
     search = commands.add_parser("search", parents=[common, model_options], help="search an index")
-    search.add_argument("dir", type=Path, metavar="DIR")
+    search.add_argument("dir", nargs="?", metavar="DIR", help="index folder (or --qdrant)")
     search.add_argument(
         "query",
         nargs="?",
@@ -145,13 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--json", action="store_true", help="print JSON for scripts")
     search.add_argument("--model", metavar="ID|PATH", help="override the index's model")
+    _add_qdrant(search)
 
     explain = commands.add_parser(
         "explain",
         parents=[common, model_options],
         help="draw a similarity map of a query over a page",
     )
-    explain.add_argument("dir", type=Path, metavar="DIR")
+    explain.add_argument("dir", nargs="?", metavar="DIR", help="index folder (or --qdrant)")
     explain.add_argument("query")
     explain.add_argument("--page", required=True, metavar="ID", help="page id from `search`")
     explain.add_argument("--out", required=True, type=Path, metavar="MAP.png")
@@ -162,16 +172,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="per patch: best-matching query token (max, default) or sum over query tokens",
     )
     explain.add_argument("--model", metavar="ID|PATH", help="override the index's model")
+    _add_qdrant(explain)
 
     info = commands.add_parser("info", parents=[common], help="describe an index")
-    info.add_argument("dir", type=Path, metavar="DIR")
+    info.add_argument("dir", nargs="?", metavar="DIR", help="index folder (or --qdrant)")
     info.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _add_qdrant(info)
+
+    copy = commands.add_parser(
+        "copy",
+        parents=[common],
+        help="copy an index folder into a Qdrant collection (no re-encoding)",
+        description="Copy every document of the index folder DIR (vectors, metadata, text), "
+        "its model record and its list of files into a Qdrant collection. Resumable: "
+        "documents already in the collection are skipped.",
+    )
+    copy.add_argument("source", type=Path, metavar="DIR", help="the index folder to copy")
+    copy.add_argument("--batch-size", type=int, default=256, metavar="N", help="documents per step")
+    _add_qdrant(copy)
     return parser
+
+
+def _require_index(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error (exit 2) when a command names no index folder and no --qdrant."""
+    named = getattr(args, "index", None) or getattr(args, "dir", None)
+    if args.command != "copy" and named is None and getattr(args, "qdrant", None) is None:
+        where = "--index DIR" if args.command in ("index", "remove") else "DIR"
+        parser.error(
+            f"{args.command}: name the index: {where}, or --qdrant URL_OR_PATH --collection NAME"
+        )
+
+
+def _add_qdrant(command: argparse.ArgumentParser) -> None:
+    """``--qdrant``, ``--collection`` and ``--pages-dir`` (a Qdrant collection as the index)."""
+    group = command.add_argument_group("Qdrant (in place of an index folder)")
+    group.add_argument(
+        "--qdrant",
+        metavar="URL_OR_PATH",
+        help="a Qdrant server or cluster (http(s)://..., API key from QDRANT_API_KEY) or a "
+        "local-mode folder",
+    )
+    group.add_argument("--collection", metavar="NAME", help="the Qdrant collection")
+    group.add_argument(
+        "--pages-dir",
+        type=Path,
+        metavar="DIR",
+        help="where page images go: a folder every reader can reach (remembered)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 1 error, 2 usage)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _require_index(parser, args)
     verbose = bool(getattr(args, "verbose", False))
     _configure_logging(verbose)
     try:
@@ -194,7 +248,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> None:
+    from sauerkraut_rag.cli.targets import target_from_args
+
     out = sys.stdout
+    if args.command == "copy":
+        _copy(args, out)
+        return
+    if args.command == "search" and args.qdrant is not None and args.query is None:
+        args.query, args.dir = args.dir, None  # `search "query" --qdrant ...`: no DIR
+    target = target_from_args(args)
+    try:
+        _run(args, target, out)
+    finally:
+        target.close()
+
+
+def _copy(args: argparse.Namespace, out: TextIO) -> None:
+    from sauerkraut_rag.cli.copy import run_copy
+    from sauerkraut_rag.cli.targets import FolderTarget, QdrantTarget
+
+    if args.qdrant is None or not args.collection:
+        raise InvalidInputError("copy needs a target: --qdrant URL_OR_PATH --collection NAME.")
+    source = FolderTarget(args.source)
+    target = QdrantTarget(args.qdrant, args.collection, args.pages_dir or source.pages_dir)
+    try:
+        run_copy(source, target, batch_size=args.batch_size, pages_dir=args.pages_dir, out=out)
+    finally:
+        target.close()
+
+
+def _run(args: argparse.Namespace, target: Any, out: TextIO) -> None:
     dtype = getattr(args, "dtype", None)
     if dtype is not None:  # checked before any model (or torch) is loaded
         from sauerkraut_rag.encoders._dtype_names import canonical_dtype_name
@@ -205,7 +288,7 @@ def _dispatch(args: argparse.Namespace) -> None:
 
         report = run_index(
             args.paths,
-            args.index,
+            target,
             model=args.model,
             pool_factor=args.pool_factor,
             dpi=args.dpi,
@@ -214,17 +297,17 @@ def _dispatch(args: argparse.Namespace) -> None:
             follow_symlinks=args.follow_symlinks,
             dtype=dtype,
         )
-        out.write(report.summary(args.index) + "\n")
+        out.write(report.summary(target.label) + "\n")
     elif args.command == "remove":
         from sauerkraut_rag.cli.remove import run_remove
 
-        files, documents = run_remove(args.paths, args.index)
-        out.write(f"Removed {files} file(s) ({documents} documents) from {args.index}.\n")
+        files, documents = run_remove(args.paths, target)
+        out.write(f"Removed {files} file(s) ({documents} documents) from {target.label}.\n")
     elif args.command == "search":
         from sauerkraut_rag.cli.search import run_search
 
         run_search(
-            args.dir,
+            target,
             args.query,
             k=args.k,
             filters=args.filter,
@@ -239,7 +322,7 @@ def _dispatch(args: argparse.Namespace) -> None:
         from sauerkraut_rag.cli.explain import run_explain
 
         run_explain(
-            args.dir,
+            target,
             args.query,
             page=args.page,
             out_path=args.out,
@@ -251,7 +334,7 @@ def _dispatch(args: argparse.Namespace) -> None:
     else:
         from sauerkraut_rag.cli.info import run_info
 
-        run_info(args.dir, as_json=args.json, out=out)
+        run_info(target, as_json=args.json, out=out)
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -1,4 +1,4 @@
-"""Opening a command-line index folder for reading, and finding the model that built it."""
+"""Opening a command-line index for reading, and finding the model that built it."""
 
 from __future__ import annotations
 
@@ -6,29 +6,29 @@ from pathlib import Path
 from typing import Any
 
 from sauerkraut_rag.cli.index import model_reference
-from sauerkraut_rag.cli.settings import IndexSettings
-from sauerkraut_rag.errors import IndexFormatError, InvalidInputError
+from sauerkraut_rag.cli.targets import FolderTarget, Target
+from sauerkraut_rag.errors import InvalidInputError
 
 
-def open_read_only(folder: Path) -> Any:
-    """Open the index in ``folder`` read-only (searches work while another process indexes)."""
-    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
-    from sauerkraut_rag.retrievers.voyager.layout import is_index
-
-    if not is_index(folder):
-        raise IndexFormatError(
-            f"No index at {folder}. Build one with: sauerkraut-rag index PATH... --index {folder}"
-        )
-    return VoyagerIndex.open(folder, read_only=True, verify=False)
+def as_target(where: Path | Target) -> Target:
+    """An index folder as a :class:`FolderTarget`; targets pass through."""
+    return FolderTarget(where) if isinstance(where, Path) else where
 
 
-def model_for(folder: Path, model: str | None) -> str:
+def open_read_only(where: Path | Target) -> Any:
+    """Open the index read-only (a folder: searches work while another process indexes)."""
+    return as_target(where).open_read_only()
+
+
+def model_for(where: Path | Target, model: str | None, index: Any = None) -> str:
+    """``--model`` if given, else the model recorded with the index."""
     if model is not None:
         return model_reference(model)
-    settings = IndexSettings.read(folder)
+    target = as_target(where)
+    settings = target.read_settings(index) if index is not None else target.read_settings()
     if settings is None:
         raise InvalidInputError(
-            f"{folder} does not say which model built it (no sauerkraut-rag.json: it was not "
-            "made by the command line). Pass --model ID|PATH with the model that built it."
+            f"{target.label} does not say which model built it (it was not made by the "
+            "command line). Pass --model ID|PATH with the model that built it."
         )
     return settings.model

@@ -9,29 +9,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sauerkraut_rag.cli.manifest import MANIFEST_FILE, IndexedFile, SourceManifest
-from sauerkraut_rag.cli.settings import PAGES_FOLDER
+from sauerkraut_rag.cli.manifest import MANIFEST_FILE, IndexedFile
 from sauerkraut_rag.cli.sync import files_at, forget_files
-from sauerkraut_rag.errors import IndexFormatError, InvalidInputError
+from sauerkraut_rag.cli.targets import FolderTarget, Target
+from sauerkraut_rag.errors import InvalidInputError
 
 
-def run_remove(paths: list[str], folder: Path) -> tuple[int, int]:
+def run_remove(paths: list[str], where: Path | Target) -> tuple[int, int]:
     """Remove the indexed files at ``paths``; returns ``(files, documents)`` removed."""
-    from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
-    from sauerkraut_rag.retrievers.voyager.loading import is_index
-
-    if not is_index(folder):
-        raise IndexFormatError(
-            f"No index at {folder}. Build one with: sauerkraut-rag index PATH... --index {folder}"
-        )
-    if not (folder / MANIFEST_FILE).is_file():
+    target = FolderTarget(where) if isinstance(where, Path) else where
+    if not target.exists():
+        raise target.missing_error()
+    if isinstance(target, FolderTarget) and not (target.folder / MANIFEST_FILE).is_file():
         raise InvalidInputError(
-            f"The index at {folder} has no list of indexed files ({MANIFEST_FILE}): it was not "
-            "built by the command line. Delete documents by id with the Python API instead."
+            f"The index at {target.label} has no list of indexed files ({MANIFEST_FILE}): it "
+            "was not built by the command line. Delete documents by id with the Python API "
+            "instead."
         )
-    index = VoyagerIndex.open(folder)
+    index = target.open_index(None, None)
     try:
-        with SourceManifest(folder) as manifest:
+        settings = target.read_settings(index)
+        pages_dir = target.pages_folder(settings.modality if settings else "text")
+        with target.manifest(index) as manifest:
             chosen: dict[str, IndexedFile] = {}
             missing: list[str] = []
             for raw in paths:
@@ -41,12 +40,13 @@ def run_remove(paths: list[str], folder: Path) -> tuple[int, int]:
                 chosen.update({entry.sha256: entry for entry in entries})
             if missing:
                 raise InvalidInputError(
-                    f"Not in the index at {folder}: {', '.join(missing)}. Nothing was removed. "
+                    f"Not in the index at {target.label}: {', '.join(missing)}. Nothing was "
+                    "removed. "
                     "Pass indexed files or folders (as they were indexed, or their new path "
                     "after a rename that `index` has seen)."
                 )
             entries = list(chosen.values())
-            documents = forget_files(index, manifest, entries, folder / PAGES_FOLDER)
+            documents = forget_files(index, manifest, entries, pages_dir)
     finally:
         index.close()
     return len(entries), documents

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sauerkraut_rag._checks import check_positive_int
-from sauerkraut_rag.cli.reading import model_for, open_read_only
+from sauerkraut_rag.cli.reading import as_target, model_for, open_read_only
+from sauerkraut_rag.cli.targets import Target
 from sauerkraut_rag.errors import FilterError, InvalidInputError
 from sauerkraut_rag.retrievers.encoder_check import bind_encoder
 from sauerkraut_rag.retrievers.filters import Comparison, Op, matches, parse_filter
@@ -70,7 +71,7 @@ def parse_where(text: str) -> dict[str, Any]:
 
 
 def run_search(
-    folder: Path,
+    location: Path | Target,
     query: str | None,
     *,
     k: int,
@@ -98,11 +99,13 @@ def run_search(
         raise InvalidInputError('Expected a non-empty query, got "". Example: "Wie hoch ist …?"')
     check_positive_int(k, name="-k")
     flt = parse_filters(filters, where)
-    index = open_read_only(folder)
+    target = as_target(location)
+    index = open_read_only(target)
     try:
-        reference = model_for(folder, model)
+        reference = model_for(target, model, index)
         if filters and len(index):
-            check_filter_keys(index, [item.partition("=")[0].strip() for item in filters], folder)
+            keys = [item.partition("=")[0].strip() for item in filters]
+            check_filter_keys(index, keys, target.label)
         encoder: Any = None
         stream = [query] if query is not None else (line.strip() for line in queries or [])
         for text in stream:
@@ -116,7 +119,8 @@ def run_search(
             tokens = encoder.encode_queries([text], show_progress=False)[0]
             hits = index.search([tokens], k, filter=flt)[0] if len(index) else []
             results = [_result(rank, hit, tokens.shape[0]) for rank, hit in enumerate(hits, 1)]
-            _print(out, text, results, folder, reference, as_json=as_json, one=query is not None)
+            one = query is not None
+            _print(out, text, results, target.label, reference, as_json=as_json, one=one)
     finally:
         index.close()
 
@@ -125,14 +129,14 @@ def _print(
     out: TextIO,
     query: str,
     results: list[dict[str, Any]],
-    folder: Path,
+    label: str,
     reference: str,
     *,
     as_json: bool,
     one: bool,
 ) -> None:
     if as_json:
-        document = {"query": query, "index": str(folder), "model": reference, "results": results}
+        document = {"query": query, "index": label, "model": reference, "results": results}
         indent = 2 if one else None  # several queries: JSON Lines, one object per query
         out.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
     else:
@@ -144,7 +148,7 @@ def _print(
     out.flush()
 
 
-def check_filter_keys(index: Any, keys: list[str], folder: Path) -> None:
+def check_filter_keys(index: Any, keys: list[str], label: Path | str) -> None:
     """Raise when a ``--filter`` key is in no document's metadata (no model needed).
 
     Equality on a key that no document has can never match; say so instead of printing
@@ -163,7 +167,7 @@ def check_filter_keys(index: Any, keys: list[str], folder: Path) -> None:
             return
     key = sorted(missing)[0]
     raise InvalidInputError(
-        f"No document in {folder} has the metadata key {key!r}, so --filter {key}=... "
+        f"No document in {label} has the metadata key {key!r}, so --filter {key}=... "
         f"matches nothing. Keys in this index: {', '.join(sorted(known)) or 'none'}."
     )
 

@@ -50,10 +50,11 @@ class IndexSettings:
                 f"{path} is unreadable ({exc}). Restore it from a backup, or delete it and "
                 "pass --model with the model the index was built with."
             ) from exc
-        return cls._from_dict(data, path)
+        return cls.from_dict(data, path)
 
     @classmethod
-    def _from_dict(cls, data: Any, path: Path) -> IndexSettings:
+    def from_dict(cls, data: Any, path: Path | str) -> IndexSettings:
+        """Settings from :meth:`to_dict` output; ``path`` names where they came from."""
         if not isinstance(data, dict) or data.get("kind") != _KIND:
             raise IndexCorruptedError(
                 f"{path} is not a sauerkraut-rag settings file (expected a JSON object with "
@@ -83,13 +84,17 @@ class IndexSettings:
                 f"{path} lacks a valid {exc} entry. Restore it, or delete it and pass --model."
             ) from exc
 
-    def write(self, folder: Path) -> Path:
-        """Write the settings into ``folder`` atomically; returns the file's path."""
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored (in ``sauerkraut-rag.json``, or with a Qdrant collection)."""
         data = {"kind": _KIND, **asdict(self)}
         data["encoder"] = None if self.encoder is None else self.encoder.to_dict()
         if data["encoder"] is None:
             del data["encoder"]
-        text = json.dumps(data, indent=2, ensure_ascii=False)
+        return data
+
+    def write(self, folder: Path) -> Path:
+        """Write the settings into ``folder`` atomically; returns the file's path."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         return write_atomically(
             folder / SETTINGS_FILE, lambda stream: stream.write((text + "\n").encode("utf-8"))
         )

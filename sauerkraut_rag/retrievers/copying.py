@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from sauerkraut_rag._checks import check_positive_int
 from sauerkraut_rag.errors import DimensionMismatchError, IndexSchemaError, InvalidInputTypeError
-from sauerkraut_rag.retrievers.protocol import MultiVectorIndex
+from sauerkraut_rag.retrievers.protocol import MultiVectorIndex, StoredDocument
 
 __all__ = ["CopyReport", "copy_index"]
 
@@ -43,11 +44,13 @@ def copy_index(
     *,
     batch_size: int = 256,
     show_progress: bool | None = None,
+    map_document: Callable[[StoredDocument], StoredDocument] | None = None,
 ) -> CopyReport:
     """Copy every document of ``source`` that ``target`` lacks; returns the counts.
 
     ``target`` documents with the same ids are left as they are (resume semantics):
-    delete them first to copy them again.
+    delete them first to copy them again. ``map_document`` may change a document on its
+    way (e.g. point its page image at a new folder); its id and vectors must stay.
     """
     for name, index in (("source", source), ("target", target)):
         if not isinstance(index, MultiVectorIndex):
@@ -78,6 +81,8 @@ def copy_index(
             present = {doc.id for doc in target.get(page.ids)}
             missing = [i for i in page.ids if i not in present]
             docs = source.get(missing, include_vectors=True) if missing else []  # type: ignore[call-arg]
+            if map_document is not None:
+                docs = [map_document(doc) for doc in docs]
             if docs:
                 write(
                     [d.id for d in docs],
