@@ -160,6 +160,12 @@ class MultiVectorIndexTests:
         assert x.metadata == meta and x.payload == "text"
         assert y.metadata == {} and y.payload is None
 
+    def test_returned_metadata_is_a_copy(self, index: Any, queries: Any) -> None:
+        index.add(["a"], random_docs(1, self.dim, seed=2), [{"tags": ["x"]}])
+        index.get(["a"])[0].metadata["tags"].append("mutated")
+        index.search(queries, 1)[0][0].metadata["tags"].append("mutated")
+        assert index.get(["a"])[0].metadata == {"tags": ["x"]}
+
     # ------------------------------------------------------------------ writes
 
     def test_add_duplicate_raises_and_writes_nothing(self, index: Any, queries: Any) -> None:
