@@ -194,3 +194,13 @@ def test_callable_filter_is_refused_with_the_equivalent_filter():
             index.search(query, 3, filter=lambda m: bool(m))
         with pytest.raises(UnsupportedFilterError):
             index.count(lambda m: True)
+
+
+def test_missing_qdrant_client_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qdrant_client", None)  # as if not installed
+    from sauerkraut_rag.errors import DependencyMissingError
+
+    with pytest.raises(DependencyMissingError, match=r"sauerkraut-rag\[qdrant\]"):
+        QdrantIndex("docs", dim=DIM, location=":memory:")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sauerkraut_rag.errors import (
+    DependencyMissingError,
     IndexAuthenticationError,
     IndexConnectionError,
     IndexStoreError,
@@ -22,11 +23,22 @@ from sauerkraut_rag.retrievers.qdrant.config import FDE_VECTOR, TOKENS_VECTOR, Q
 from sauerkraut_rag.retrievers.qdrant.engine import CollectionInfo, QuerySpec, VectorInfo
 from sauerkraut_rag.retrievers.qdrant.points import FILTER_KEY, PointData, StoredPoint
 
-__all__ = ["ClientEngine", "connect"]
+__all__ = ["ClientEngine", "connect", "require_client"]
 
 logger = logging.getLogger(__name__)
 
 _AUTH_CODES = (401, 403)
+
+
+def require_client() -> Any:
+    """The ``qdrant_client`` module, or a typed error naming the extra to install."""
+    try:
+        import qdrant_client
+    except ImportError as exc:
+        raise DependencyMissingError(
+            'QdrantIndex needs qdrant-client. Install it with pip install "sauerkraut-rag[qdrant]".'
+        ) from exc
+    return qdrant_client
 
 
 def connect(
@@ -38,7 +50,7 @@ def connect(
     client_options: dict[str, Any],
 ) -> Any:
     """A new ``QdrantClient`` for exactly one of ``url``, ``path`` or ``location``."""
-    from qdrant_client import QdrantClient
+    QdrantClient = require_client().QdrantClient
 
     where = url or path or location or "?"
     with translate_errors(where):

@@ -46,6 +46,9 @@ class EdgeEngine:
     in_process = True
 
     def __init__(self, root: Path) -> None:
+        from sauerkraut_rag.retrievers.qdrant.client import require_client
+
+        require_client()  # filters are compiled with qdrant-client's models
         self.edge = import_edge()
         self.root = root
         self.location = str(root)
