@@ -25,7 +25,10 @@ CPU has native float16 arithmetic (AVX512-FP16, AMX-FP16): one float16 GEMM over
 stored vectors as they are gives approximate scores with a certified error bound
 (:mod:`sauerkraut_rag.retrievers._half`), and every document that could still be in the
 top ``k`` is rescored exactly. Returned ids and scores equal the exact path's (scores to
-float32 rounding, about 1e-6). Elsewhere it runs the exact path.
+float32 rounding, about 1e-6). It is used where it pays: up to 128 query token rows per
+call (one query: about 1.6x the float32 store's speed; a batch of many queries is as fast
+through the float32 GEMM) and from 2**19 rows x stored tokens up. Elsewhere, and on CPUs
+without native float16, it runs the exact path.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import voyager
 
-from sauerkraut_rag.retrievers._half import half_gemm_supported
+from sauerkraut_rag.retrievers._half import pays_off
 from sauerkraut_rag.retrievers.maxsim import PackedStore, maxsim_topk_packed, maxsim_topk_stores
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.hnsw import fde_for_hnsw
@@ -106,7 +106,7 @@ def exact_topk(snap: Snapshot, queries: list[np.ndarray], k: int, mask: np.ndarr
         idx, vals = maxsim_topk_packed(queries, tokens, offsets, k, norms=norms, check_finite=False)
         return _ranked(selected[idx], vals)
     stores = []
-    cache = _use_float32_cache(snap, queries[0].shape[1])
+    cache = _use_float32_cache(snap, queries)
     for seg, lo, hi in snap.segment_bounds():
         offsets = np.append(snap.starts[lo:hi], seg.stop) - seg.start
         tokens = seg.as_float32() if cache else seg.array
@@ -116,10 +116,12 @@ def exact_topk(snap: Snapshot, queries: list[np.ndarray], k: int, mask: np.ndarr
     return _ranked(idx, vals)
 
 
-def _use_float32_cache(snap: Snapshot, dim: int) -> bool:
-    """Small float16 indexes keep float32 copies where the float16 GEMM is not native."""
-    if snap.segments and snap.segments[0].array.dtype == np.float16 and half_gemm_supported(dim):
-        return False  # the float16 GEMM is faster than a float32 copy
+def _use_float32_cache(snap: Snapshot, queries: list[np.ndarray]) -> bool:
+    """Small float16 indexes scan float32 copies, unless the float16 GEMM is faster here."""
+    dim, rows = queries[0].shape[1], sum(len(q) for q in queries)
+    half = bool(snap.segments) and snap.segments[0].array.dtype == np.float16
+    if half and pays_off(rows, snap.next_token, dim):
+        return False  # the float16 GEMM beats a float32 copy (and needs no memory)
     return snap.next_token * dim * 4 <= EXACT_CACHE_BYTES
 
 
