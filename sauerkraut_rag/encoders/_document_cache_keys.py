@@ -26,16 +26,15 @@ _READ_CHUNK = 8 * 1024 * 1024
 
 
 def encoder_key(encoder: Any) -> str | None:
-    """Hex key of the encoder's document vectors, ``None`` when it has no fingerprint."""
-    cached = getattr(encoder, "__dict__", {}).get("_document_cache_key")
-    if cached is not None:
-        return cached
+    """Hex key of the encoder's document vectors, ``None`` when it has no fingerprint.
+
+    Computed on every call (cheap: the fingerprint itself is cached by the encoder), so
+    options changed on a live encoder change the key too.
+    """
     try:
         fingerprint = encoder.fingerprint.to_dict()
     except Exception as exc:  # a custom encoder without a usable fingerprint: no caching
-        logger.debug(
-            "encoder %r has no fingerprint (%s); its documents are not cached", encoder, exc
-        )
+        logger.debug("encoder %r has no fingerprint (%s); documents not cached", encoder, exc)
         return None
     record = {
         "fingerprint": fingerprint,
@@ -46,10 +45,7 @@ def encoder_key(encoder: Any) -> str | None:
         },
     }
     text = json.dumps(record, sort_keys=True, default=str)
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if hasattr(encoder, "__dict__"):
-        encoder.__dict__["_document_cache_key"] = key
-    return key
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def content_keys(items: list[Any], modality: str) -> list[str | None]:

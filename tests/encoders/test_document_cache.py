@@ -306,3 +306,12 @@ def test_resolve_and_helper() -> None:
     encode_documents_cached(enc, ["a"], batch_size=2, cache=None)
     assert enc.encoded == ["a", "a"]
     assert "max_bytes=1048576" in repr(mine)
+
+
+def test_changed_options_on_a_live_encoder_change_the_key() -> None:
+    enc, cache = CountingEncoder(), DocumentCache()
+    enc.settings = {"document_length": 180}
+    cache.encode_documents(enc, ["t"])
+    enc.settings = {"document_length": 32}
+    cache.encode_documents(enc, ["t"])
+    assert enc.encoded == ["t", "t"]
