@@ -4,13 +4,16 @@
 bfloat16 on disk) and the pruned Qwen3-VL-1.7B shape of ``_colqwen3_bench.py`` (1.700B,
 ~3.4 GB); ``tiny``: the checkpoints of ``tests/factories`` (a few MB, seconds to run).
 With ``cache`` set, a checkpoint is built once into ``cache/<model>-<size>-<seed>`` and
-reused by later runs (a ``.complete`` marker is written last).
+reused by later runs (a ``.complete`` marker is written last).  Building runs in a child
+process, so the benchmark parent never holds the random weights (gigabytes at the real
+ColQwen3 shape) while its workers load the model.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -64,14 +67,29 @@ def checkpoint(
         raise ValueError(f"model must be one of {sorted(WORKERS)} and size one of {SIZES}")
     if cache is None:
         with tempfile.TemporaryDirectory(prefix=f"bench-{model}-{size}-") as tmp:
-            yield build(model, size, Path(tmp), seed=seed)
+            yield _build_in_child(model, size, Path(tmp), seed)
         return
     folder = Path(cache) / f"{model}-{size}-{seed}"
     marker = folder / ".complete"
     if not marker.is_file():
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        path, count = build(model, size, folder, seed=seed)
+        path, count = _build_in_child(model, size, folder, seed)
         marker.write_text(json.dumps({"path": str(path), "parameters": count}), "utf-8")
     info = json.loads(marker.read_text("utf-8"))
     yield Path(info["path"]), int(info["parameters"])
+
+
+def _build_in_child(model: str, size: str, folder: Path, seed: int) -> tuple[Path, int]:
+    cmd = [sys.executable, __file__, model, size, str(folder), str(seed)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the {size} {model} checkpoint failed:\n{done.stderr[-3000:]}")
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    return Path(info["path"]), int(info["parameters"])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    built, parameters = build(sys.argv[1], sys.argv[2], Path(sys.argv[3]), seed=int(sys.argv[4]))
+    sys.stdout.write(json.dumps({"path": str(built), "parameters": parameters}) + "\n")
