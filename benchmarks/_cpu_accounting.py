@@ -13,8 +13,11 @@ thread does not.  :class:`Span` records, around a block of work:
 parallel work ``P``; each worker runs only its ``P/n``.  So ``S ~ main - other/(n-1)`` and
 ``P ~ n * other/(n-1)``, and Amdahl's law predicts the speed-up on an idle machine as
 ``(S + P) / (S + P/n)``.  The estimate needs the workers to sleep rather than spin
-while they wait (``OMP_WAIT_POLICY=PASSIVE``, which :func:`passive_wait_env` sets for a
-child); spinning adds CPU time to the workers that is not work.  It assumes parallel
+while they wait (``OMP_WAIT_POLICY=PASSIVE`` for torch's OpenMP pool and
+``OPENBLAS_THREAD_TIMEOUT=4`` for numpy's OpenBLAS pool, which :func:`passive_wait_env`
+sets for a child); spinning adds CPU time to the workers that is not work.  With two
+pools (search runs numpy and torch products) each pool's workers count alike, so the
+estimate holds as long as every pool runs ``n`` threads.  It assumes parallel
 regions are split evenly (an uneven split shows up as serial time), and it cannot see
 hardware limits: two vCPUs that are hyperthreads of one core, or memory bandwidth.
 """
@@ -108,5 +111,6 @@ def passive_wait_env(env: dict[str, str], threads: int) -> dict[str, str]:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         out[name] = str(threads)
     out["OMP_WAIT_POLICY"] = "PASSIVE"
+    out["OPENBLAS_THREAD_TIMEOUT"] = "4"  # numpy's OpenBLAS pool: spin 2**4 loops, then sleep
     out["TOKENIZERS_PARALLELISM"] = "false"
     return out
