@@ -9,7 +9,6 @@ retriever gets the same checks on page metadata. Unknown operators raise ``Filte
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -118,28 +117,3 @@ def test_page_retriever_checks_filters_early(
         VisualPageRetriever(page_encoder, pages.index, filter={"page": {"$gt": "2"}})
     fixed = VisualPageRetriever(page_encoder, pages.index, filter={"page": {"$gte": 4}}, k=10)
     assert [d.metadata["page"] for d in fixed.invoke("table")] == [4]
-
-
-def test_readme_filter_examples_run(store: SauerkrautVectorStore) -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    start = readme.index("## Metadata filters\n")
-    section = readme[start : readme.index("\n## ", start + 1)]
-    [block] = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    found: list[list[Document]] = []
-    namespace = {"store": _Recording(store, found), "q": QUERY}
-    exec(compile(block, "README.md", "exec"), namespace)
-    assert len(found) == 3 and all(found)
-    assert {d.metadata["source"] for d in found[0]} <= {"a.txt", "b.txt"}
-    assert all(d.metadata["start_index"] > 1000 and d.metadata["lang"] == "de" for d in found[2])
-
-
-class _Recording:
-    """The store, recording what each ``similarity_search`` of the README returns."""
-
-    def __init__(self, store: SauerkrautVectorStore, found: list[list[Document]]) -> None:
-        self._store, self._found = store, found
-
-    def similarity_search(self, *args: Any, **kwargs: Any) -> list[Document]:
-        docs = self._store.similarity_search(*args, **kwargs)
-        self._found.append(docs)
-        return docs
