@@ -60,8 +60,13 @@ def test_unknown_filter_key_is_named(text_index: Path) -> None:
 
 def test_checks_that_need_no_model_run_before_torch(text_index: Path, tmp_path: Path) -> None:
     missing = str(tmp_path / "none")
+    busy = tmp_path / "busy"  # a folder with other files is not an index folder
+    busy.mkdir()
+    (busy / "notes.txt").write_text("x", "utf-8")
     stderr = assert_fail_without_torch(
         [
+            ["index", str(busy / "notes.txt"), "--index", str(busy)],
+            ["remove", str(busy / "notes.txt"), "--index", missing],
             ["search", missing, "q"],
             ["search", str(text_index), "q", "-k", "0"],
             ["search", str(text_index), "q", "--filter", "novalue"],
@@ -72,4 +77,5 @@ def test_checks_that_need_no_model_run_before_torch(text_index: Path, tmp_path: 
             ["index", missing, "--index", str(tmp_path / "idx")],
         ]
     )
-    assert stderr.count("sauerkraut-rag: error: ") == 8
+    assert stderr.count("sauerkraut-rag: error: ") == 10
+    assert "holds other files, not an index" in stderr
