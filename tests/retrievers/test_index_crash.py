@@ -38,7 +38,10 @@ def _run_and_kill(folder: Path, strategy: str, start: int, delay: float) -> int:
         assert first.strip() == "ready", first + child.stderr.read()
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
-        out, err = child.communicate(timeout=60)
+        child.wait(timeout=60)
+        # read through the same buffered stream as readline() above: "done" lines that
+        # arrived together with "ready" sit in its buffer (communicate() would skip them)
+        out, err = child.stdout.read(), child.stderr.read()
     finally:
         if child.poll() is None:
             child.kill()

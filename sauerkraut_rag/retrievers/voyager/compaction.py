@@ -15,7 +15,7 @@ import numpy as np
 
 from sauerkraut_rag.retrievers.voyager import filter_sql
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
-from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot
+from sauerkraut_rag.retrievers.voyager.state import GraphCover, Segment, Snapshot
 from sauerkraut_rag.retrievers.voyager.storage import HNSW_DIR, VECTORS_DIR
 from sauerkraut_rag.retrievers.voyager.writes import Writer, discard, insert_segment
 
@@ -50,7 +50,9 @@ def compact(writer: Writer, snap: Snapshot) -> Snapshot:
             hnsw_complete=False,
         )
         new = new.replace(
-            hnsw=hnsw_ops.build(new, writer.config, writer.muvera), hnsw_complete=True
+            hnsw=hnsw_ops.build(new, writer.config, writer.muvera),
+            hnsw_complete=True,
+            graph_cover=GraphCover(new.next_row),
         )
         graphs.mkdir(exist_ok=True)
         hnsw_file, hnsw_sha = hnsw_ops.save(new.hnsw, graphs)

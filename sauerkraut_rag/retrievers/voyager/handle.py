@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ from sauerkraut_rag.retrievers.encoder_check import fingerprint_from_json
 from sauerkraut_rag.retrievers.voyager import filter_sql, sql
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.faults import classify, log_deferred, storage_guard
+from sauerkraut_rag.retrievers.voyager.gate import Gate
 from sauerkraut_rag.retrievers.voyager.housekeeping import save_hnsw
+from sauerkraut_rag.retrievers.voyager.indexer import Indexer
 from sauerkraut_rag.retrievers.voyager.layout import check_layout
 from sauerkraut_rag.retrievers.voyager.loading import RESTORE, Loaded, load_state
 from sauerkraut_rag.retrievers.voyager.locks import FilesLock, FolderLock, RWLock
@@ -54,6 +56,22 @@ class Handle:
     conn: sqlite3.Connection | None = None
     lock: FolderLock | None = None
     files_lock: FilesLock | None = None
+    indexer: Indexer | None = None
+    gate: Gate = field(default_factory=Gate)
+
+    def start_indexer(self, *, threads: int) -> None:
+        """Insert published documents into the graph in the background (:mod:`.indexer`)."""
+        writer = self.writer
+        self.indexer = Indexer(
+            lambda: self.reads.snap,
+            self.config,
+            self.muvera,
+            self.hnsw_lock,
+            threads=threads,
+            on_added=writer.graph_grew if writer is not None else None,
+            gate=self.gate,
+        )
+        self.reads.on_publish = self.indexer.notify
 
     @property
     def forked(self) -> bool:
@@ -125,6 +143,7 @@ def open_read_only(path: Path, *, verify: bool) -> Handle:
             files_lock=files_lock,
         )
     )
+    opened[0].start_indexer(threads=1)  # a reader's graph: inserted in row order
     return opened[0]
 
 
@@ -167,7 +186,7 @@ def open_writable(path: Path, *, verify: bool, lock: FolderLock | None) -> Handl
         hnsw_dirty=loaded.hnsw_dirty,
         saved_labels=0 if snap.hnsw is None else int(snap.hnsw.num_elements),
     )
-    return Handle(
+    handle = Handle(
         path=path,
         read_only=False,
         pid=os.getpid(),
@@ -182,6 +201,8 @@ def open_writable(path: Path, *, verify: bool, lock: FolderLock | None) -> Handl
         lock=lock,
         files_lock=files_lock,
     )
+    handle.start_indexer(threads=-1)
+    return handle
 
 
 def _sweep(path: Path, loaded: Loaded, retirer: Retirer) -> Retirer:
@@ -202,6 +223,10 @@ def close_handle(handle: Handle) -> None:
     """
     forked = handle.forked
     writer = handle.writer
+    if handle.indexer is not None:
+        if writer is not None and not forked:
+            handle.indexer.drain()  # the saved graph then holds every document
+        handle.indexer.stop()
     if writer is not None and not forked:
         if writer.hnsw_dirty:
             try:

@@ -94,11 +94,13 @@ def save_hnsw(writer: Writer, snap: Snapshot) -> None:
     folder.mkdir(exist_ok=True)
     with writer.lock.read():  # no insert may run while the graph is serialised
         name, sha = hnsw_ops.save(snap.hnsw, folder)
+        cover = snap.graph_cover  # the rows the saved graph holds (the rest: caught up)
+        rows = snap.next_row if cover is None else min(max(cover.rows, 0), snap.next_row)
     meta = {
         "file": name,
         "sha256": sha,
         "epoch": snap.epoch,
-        "next_row": snap.next_row,
+        "next_row": rows,
         "generation": writer.generation,
     }
     try:

@@ -172,6 +172,8 @@ class VoyagerIndex:
         """Persist the HNSW graph now (documents are always persisted by each mutation)."""
         with self._h.mutex:
             writer = self._check_writable()
+            if self._h.indexer is not None:
+                self._h.indexer.drain()  # the graph holds every document first
             with mutations.storage(self._h, "save"):
                 housekeeping.save_hnsw(writer, self._h.reads.snap)
 
@@ -321,7 +323,7 @@ class VoyagerIndex:
     def _write(
         self, ids: Any, multivectors: Any, metadatas: Any, payloads: Any, *, replace: bool
     ) -> None:
-        with self._h.mutex:
+        with self._h.mutex, self._h.gate.write():
             mutations.write_documents(
                 self._h, self._check_writable(), ids, multivectors, metadatas, payloads, replace
             )
@@ -332,7 +334,7 @@ class VoyagerIndex:
         Unknown ids are ignored (``missing_ok=True``, LangChain semantics) or, with
         ``missing_ok=False``, raise :class:`UnknownIdError` before anything is deleted.
         """
-        with self._h.mutex:
+        with self._h.mutex, self._h.gate.write():
             return mutations.delete_documents(self._h, self._check_writable(), ids, missing_ok)
 
     def compact(self) -> None:

@@ -25,7 +25,7 @@ from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.layout import is_index
 from sauerkraut_rag.retrievers.voyager.segments import open_segment_data
-from sauerkraut_rag.retrievers.voyager.state import Segment, Snapshot, empty_snapshot
+from sauerkraut_rag.retrievers.voyager.state import GraphCover, Segment, Snapshot, empty_snapshot
 from sauerkraut_rag.retrievers.voyager.storage import HNSW_DIR, VECTORS_DIR, is_plain_name
 
 __all__ = ["Loaded", "is_index", "load_state", "open_segments", "read_config", "read_docs"]
@@ -289,7 +289,8 @@ def _attach_hnsw(
         if snap.n_live:
             logger.warning("rebuilding the HNSW graph of %s from the stored vectors", path)
         graph = hnsw_ops.build(snap, config, muvera, threads=1)  # deterministic
-        return snap.replace(hnsw=graph, hnsw_complete=True), bool(
+        cover = GraphCover(snap.next_row)
+        return snap.replace(hnsw=graph, hnsw_complete=True, graph_cover=cover), bool(
             snap.n_live
         ) or hnsw_meta is not None
     saved_rows, saved_gen = int(hnsw_meta["next_row"]), int(hnsw_meta["generation"])
@@ -307,4 +308,5 @@ def _attach_hnsw(
         hnsw_ops.mark_deleted(
             graph, snap.labels_of(positions[positions >= 0], config.strategy), None
         )
-    return snap.replace(hnsw=graph, hnsw_complete=True), bool(new.size or gone)
+    cover = GraphCover(snap.next_row)
+    return snap.replace(hnsw=graph, hnsw_complete=True, graph_cover=cover), bool(new.size or gone)

@@ -17,6 +17,7 @@ from sauerkraut_rag.retrievers.voyager import housekeeping
 from sauerkraut_rag.retrievers.voyager.compaction import compact
 from sauerkraut_rag.retrievers.voyager.faults import storage_guard
 from sauerkraut_rag.retrievers.voyager.handle import Handle
+from sauerkraut_rag.retrievers.voyager.indexer import MAX_TAIL
 from sauerkraut_rag.retrievers.voyager.state import Snapshot, with_deleted
 from sauerkraut_rag.retrievers.voyager.writes import Writer
 
@@ -92,6 +93,8 @@ def committed(handle: Handle, writer: Writer, new: Snapshot, hide: Sequence[int]
     """Publish a committed snapshot, then do the housekeeping (which never fails it)."""
     handle.reads.publish(new)  # searches see the committed change from here on
     writer.hide_in_hnsw(new, hide)
+    if handle.indexer is not None and new.n_docs - new.tail_start() > MAX_TAIL:
+        handle.indexer.drain(tail=MAX_TAIL // 2)  # back-pressure: let the graph catch up
     merged = housekeeping.after_commit(writer, new)
     if merged is not new:
         handle.reads.publish(merged)

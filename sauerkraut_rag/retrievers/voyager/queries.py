@@ -32,7 +32,8 @@ def get_documents(handle: Handle, ids: Any, *, include_vectors: bool) -> list[St
     def find(_: sqlite3.Connection, snap: Snapshot) -> list[int]:
         return [snap.id_to_pos[i] for i in id_list if i in snap.id_to_pos]
 
-    snap, positions, payloads = handle.reads.run(find, lambda s, ps: s.rows[ps].tolist())
+    with handle.gate.search():
+        snap, positions, payloads = handle.reads.run(find, lambda s, ps: s.rows[ps].tolist())
     return [
         StoredDocument(
             id=snap.ids[p],
@@ -60,7 +61,8 @@ def search_hits(handle: Handle, queries: Sequence[Any], k: Any, filter: Any) -> 
     def rows(snap: Snapshot, ranked: Ranked) -> list[int]:
         return snap.rows[[p for hits in ranked for p, _ in hits]].tolist()
 
-    snap, ranked, payloads = handle.reads.run(rank, rows)
+    with handle.gate.search():
+        snap, ranked, payloads = handle.reads.run(rank, rows)
     return [
         [
             Hit(

@@ -57,12 +57,15 @@ class ReadSide:
         self._cond = threading.Condition()
         self._refresh_lock = threading.Lock()
         self.snap = snap
+        self.on_publish: Callable[[], None] | None = None
 
     def publish(self, snap: Snapshot) -> None:
         """Make ``snap`` the snapshot new searches see."""
         with self._cond:
             self.snap = snap
             self._cond.notify_all()
+        if self.on_publish is not None:
+            self.on_publish()
 
     def close(self) -> None:
         self._pool.close()

@@ -3,7 +3,8 @@
 Within one epoch (between compactions) the database only grows: new rows, tombstones
 on old rows (their ``deleted_at`` generation) and a changed segment list (merges). A
 reader catches up by reading just those, reusing the segments it already opened, and
-inserting the new documents into its own copy of the HNSW graph. A new epoch (after a
+handing the new documents to its own background indexer (they are scored exactly
+until they are in its copy of the HNSW graph). A new epoch (after a
 ``compact``) means a full reload. Both happen inside the reader's read transaction and
 while it holds the files lock, so what it reads is one committed state whose files all
 exist.
@@ -101,18 +102,13 @@ def catch_up(
 def _update_graph(
     snap: Snapshot, first_new: int, gone: np.ndarray, config: IndexConfig, muvera: Any, lock: RWLock
 ) -> Snapshot:
-    """Insert the new live documents into the reader's graph and hide the deleted ones."""
-    if snap.hnsw is None or not snap.hnsw_complete:
+    """Hide the deleted documents in the reader's graph; new ones are inserted by its
+    background indexer and searched exactly until then."""
+    if snap.hnsw is None or not snap.hnsw_complete or not gone.size:
         return snap
     try:
-        added = np.flatnonzero(snap.live[first_new:]) + first_new
-        if added.size:
-            hnsw_ops.insert(snap.hnsw, snap, added, config, muvera, lock, threads=1)
-        if gone.size:
-            hnsw_ops.mark_deleted(snap.hnsw, snap.labels_of(gone, config.strategy), lock)
+        hnsw_ops.mark_deleted(snap.hnsw, snap.labels_of(gone, config.strategy), lock)
     except Exception:
-        logger.exception(
-            "updating this reader's HNSW graph failed; it searches exactly until reopened"
-        )
+        logger.exception("updating this reader's HNSW graph failed; it searches exactly")
         return snap.replace(hnsw_complete=False)
     return snap

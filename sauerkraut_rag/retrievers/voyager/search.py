@@ -62,17 +62,33 @@ def search_snapshot(
         approximate = _filtered_path_is_approximate(snap, config, mask, n_match, k, approximate)
     if not approximate:
         return exact_topk(snap, queries, k, mask)
+    head, tail = _split_tail(snap, mask)
+    if tail.size and (2 * tail.size >= n_match or int(head.sum()) < k):
+        return exact_topk(snap, queries, k, mask)  # mostly not in the graph yet
     if config.strategy == "fde":
-        pools = _fde_candidates(snap, config, queries, k, mask, muvera, lock)
+        pools = _fde_candidates(snap, config, queries, k, head, muvera, lock)
     else:
-        pools = _token_candidates(snap, config, queries, k, mask, lock)
+        pools = _token_candidates(snap, config, queries, k, head, lock)
     out: list[Ranked] = []
     for query, pool in zip(queries, pools, strict=True):
         if pool is None or len(pool) < k:  # HNSW could not supply enough: score exactly
             out.extend(exact_topk(snap, [query], k, mask))
         else:
-            out.append(rerank(snap, query, pool, k))
+            out.append(rerank(snap, query, np.union1d(pool, tail) if tail.size else pool, k))
     return out
+
+
+def _split_tail(snap: Snapshot, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(head mask, tail positions)``: matching documents already in the HNSW graph, and
+    those written since that the background indexer has not inserted yet (scored exactly
+    next to the graph's candidates, see :mod:`.indexer`)."""
+    start = snap.tail_start()
+    if start >= snap.n_docs:
+        return mask, np.zeros(0, dtype=np.int64)
+    tail = np.flatnonzero(mask[start:]) + start
+    head = mask.copy()
+    head[start:] = False
+    return head, tail
 
 
 def _filtered_path_is_approximate(
@@ -147,8 +163,10 @@ def rerank(snap: Snapshot, query: np.ndarray, positions: np.ndarray, k: int) -> 
 
 
 def _live_labels(snap: Snapshot, strategy: str) -> int:
-    """Number of HNSW labels of live documents in ``snap``."""
-    return snap.n_live if strategy == "fde" else int(snap.lengths[snap.live].sum())
+    """Number of HNSW labels of live documents in ``snap`` that are in the graph."""
+    in_graph = snap.tail_start()
+    live = snap.live[:in_graph]
+    return int(live.sum()) if strategy == "fde" else int(snap.lengths[:in_graph][live].sum())
 
 
 def _query_hnsw(

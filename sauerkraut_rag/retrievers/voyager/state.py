@@ -64,6 +64,18 @@ class Segment:
         return cached
 
 
+class GraphCover:
+    """How far the HNSW graph of one epoch reaches: every document whose row is below
+    :attr:`rows` is in it. Shared, like the graph, by the snapshots of an epoch; only
+    grows, and only after the documents were inserted, so a search that reads it never
+    misses a document (documents at or above it are scored exactly)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything a search needs, frozen at one committed generation.
@@ -85,7 +97,8 @@ class Snapshot:
     next_token: int
     generation: int = 0  # the committed generation this snapshot shows
     hnsw: Any = None  # voyager.Index for this epoch, or None
-    hnsw_complete: bool = False  # False: HNSW misses documents -> exact search only
+    hnsw_complete: bool = False  # False: the graph is unusable -> exact search only
+    graph_cover: GraphCover | None = None  # rows below cover.rows are in ``hnsw``
 
     @property
     def n_docs(self) -> int:
@@ -104,6 +117,16 @@ class Snapshot:
         """``(segment, first_pos, stop_pos)`` for every segment (documents it holds)."""
         bounds = np.searchsorted(self.starts, [s.start for s in self.segments] + [self.next_token])
         return [(seg, int(bounds[i]), int(bounds[i + 1])) for i, seg in enumerate(self.segments)]
+
+    def tail_start(self) -> int:
+        """Position of the first document not yet in the HNSW graph (``n_docs``: none).
+
+        Documents from there on (the "tail", recently written ones that the background
+        indexer has not inserted yet) are scored exactly by every approximate search.
+        """
+        if self.graph_cover is None:
+            return self.n_docs
+        return int(np.searchsorted(self.rows, self.graph_cover.rows))
 
     def _segment_of(self, tokens: np.ndarray) -> np.ndarray:
         """Index into ``segments`` of the segment holding each global token id."""

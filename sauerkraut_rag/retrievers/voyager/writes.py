@@ -2,7 +2,8 @@
 
 Order inside every mutation: (1) write new files durably under fresh names, (2) commit
 one SQLite transaction that references them and advances the ``generation`` counter,
-(3) update the in-memory HNSW graph and snapshot, (4) housekeeping: merge segments,
+(3) publish the new snapshot (new documents reach the HNSW graph in the background,
+see :mod:`.indexer`; deleted ones are hidden in it at once), (4) housekeeping: merge segments,
 save the graph now and then, delete retired files once no reader needs them. A crash
 before (2) leaves only unreferenced files (swept on the next writable open); after (2)
 the change is complete on disk and the HNSW graph is caught up on the next open.
@@ -189,23 +190,12 @@ class Writer:
             metadata=[m for m, _ in metas],
             replaced=replaced,
         ).replace(generation=self.generation)
-        return self._insert_new(new, np.arange(snap.n_docs, new.n_docs))
+        return new  # the background indexer inserts the new documents into the graph
 
-    def _insert_new(self, snap: Snapshot, positions: np.ndarray) -> Snapshot:
-        """Insert committed documents into HNSW; on failure fall back to exact search."""
-        if snap.hnsw is None or not snap.hnsw_complete:
-            return snap
-        try:
-            added = hnsw_ops.insert(snap.hnsw, snap, positions, self.config, self.muvera, self.lock)
-        except Exception:
-            logger.exception(
-                "inserting into the HNSW graph failed; the documents are stored, and search "
-                "uses exact scoring until the index is reopened or compacted"
-            )
-            return snap.replace(hnsw_complete=False)
-        self.unsaved_labels += added
+    def graph_grew(self, labels: int) -> None:
+        """The background indexer inserted ``labels`` labels into the graph."""
+        self.unsaved_labels += labels
         self.hnsw_dirty = True
-        return snap
 
     def hide_in_hnsw(self, snap: Snapshot, positions: Sequence[int]) -> None:
         """Mark tombstoned documents deleted in the HNSW graph (fewer wasted candidates)."""
