@@ -63,14 +63,21 @@ def main() -> None:
             f"open fds besides segment maps: peak {report.fds_after_warmup} after warm-up, "
             f"{report.fds_at_end} at end"
         )
-    print("per compaction cycle: peak RSS MiB / peak fds / peak fds besides segments / samples")
+    print(
+        "per compaction cycle: peak RSS MiB (anonymous + mapped file pages) / peak fds / "
+        "peak fds besides segment maps / samples / seconds at the cycle's end"
+    )
     for cycle in range(report.compactions + 1):
         samples = [s for s in report.samples if s.cycle == cycle]
         if samples:
-            rss = max(s.rss for s in samples) / mib
+            top = max(samples, key=lambda s: s.rss)
+            rss, anon, file = top.rss / mib, top.rss_anon / mib, top.rss_file / mib
             fds = max(s.fds for s in samples)
             other = max(s.other_fds for s in samples)
-            print(f"  cycle {cycle:2d}: {rss:7.1f} {fds:4d} {other:4d} {len(samples):4d}")
+            print(
+                f"  cycle {cycle:2d}: {rss:7.1f} ({anon:6.1f} + {file:6.1f}) {fds:4d} "
+                f"{other:4d} {len(samples):4d} {samples[-1].t:6.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -56,6 +56,18 @@ def rss_bytes() -> int:
     raise OSError("VmRSS not found in /proc/self/status")
 
 
+def rss_parts() -> tuple[int, int]:
+    """``(RssAnon, RssFile)`` in bytes: heap and anonymous maps vs. file pages mapped in
+    (memory-mapped segments, shared libraries)."""
+    parts = {"RssAnon:": 0, "RssFile:": 0}
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            key = line.split(":", 1)[0] + ":"
+            if key in parts:
+                parts[key] = int(line.split()[1]) * 1024
+    return parts["RssAnon:"], parts["RssFile:"]
+
+
 def open_fds() -> int:
     """Number of open file descriptors of this process."""
     return len(os.listdir("/proc/self/fd"))
@@ -72,8 +84,9 @@ def synthetic_docs(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 @dataclass
 class Sample:
     """One measurement: seconds since the loop started, compaction cycle (compactions
-    so far), RSS bytes, open fds, vector segments (each memory map holds one fd) and
-    live documents."""
+    so far), RSS bytes, open fds, memory-mapped vector segments (each map holds one fd;
+    small segments are copied into memory instead), live documents, and the RSS split
+    into anonymous memory and mapped file pages."""
 
     t: float
     cycle: int
@@ -81,6 +94,8 @@ class Sample:
     fds: int
     segments: int
     docs: int
+    rss_anon: int = 0
+    rss_file: int = 0
 
     @property
     def other_fds(self) -> int:
@@ -202,8 +217,9 @@ def run_soak(folder: Path, *, seconds: float, docs: int = 20_000, seed: int = 0)
 
 
 def _sample(now: float, report: SoakReport, index: VoyagerIndex) -> Sample:
-    segments = len(index._snap.segments)
-    return Sample(now, report.compactions, rss_bytes(), open_fds(), segments, len(index))
+    mapped = sum(1 for s in index._snap.segments if s.data.mapped)
+    anon, file = rss_parts()
+    return Sample(now, report.compactions, rss_bytes(), open_fds(), mapped, len(index), anon, file)
 
 
 def _iteration(
