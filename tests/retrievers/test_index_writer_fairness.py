@@ -32,13 +32,14 @@ def test_documents_not_yet_in_the_graph_are_found_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
 ) -> None:
     # every document of the graph is a candidate: a miss can only come from the tail
-    options = {"strategy": strategy, "exact_threshold": 0, "candidates": 10**4, "token_k": 10**4}
+    options = {"strategy": strategy, "exact_threshold": 0, "candidates": 9999, "token_k": 9999}
     docs = dict(zip([f"d{i}" for i in range(120)], random_docs(120, DIM, seed=3), strict=True))
     ids = list(docs)
     with VoyagerIndex.create(tmp_path / "idx", dim=DIM, **options) as index:
         index.add(ids[:100], [docs[i] for i in ids[:100]])
         index.save()
-        monkeypatch.setattr(indexer_module.Indexer, "notify", lambda self: None)  # paused
+        paused = staticmethod(lambda snap: False)  # the indexer sees nothing to do
+        monkeypatch.setattr(indexer_module.Indexer, "_pending", paused)
         index.add(ids[100:], [docs[i] for i in ids[100:]])
         index.delete(["d3", "d105"])
         del docs["d3"], docs["d105"]
@@ -50,6 +51,7 @@ def test_documents_not_yet_in_the_graph_are_found_exactly(
             hits = index.search([query], 5)[0]
             assert_matches_brute_force(hits, query, docs, 5)
         monkeypatch.undo()
+        index._h.indexer.notify()
         index._h.indexer.drain()
         assert index._snap.tail_start() == index._snap.n_docs
         query = docs["d110"][:3]
