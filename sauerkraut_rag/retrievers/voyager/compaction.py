@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sauerkraut_rag.retrievers.voyager import filter_sql
+from sauerkraut_rag.retrievers.voyager import cells_upkeep, filter_sql
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
+from sauerkraut_rag.retrievers.voyager.faults import log_deferred
 from sauerkraut_rag.retrievers.voyager.state import GraphCover, Segment, Snapshot
 from sauerkraut_rag.retrievers.voyager.storage import HNSW_DIR, VECTORS_DIR
 from sauerkraut_rag.retrievers.voyager.writes import Writer, discard, insert_segment
@@ -48,6 +49,7 @@ def compact(writer: Writer, snap: Snapshot) -> Snapshot:
             next_token=n_tokens,
             hnsw=None,
             hnsw_complete=False,
+            cells=None,
         )
         new = new.replace(
             hnsw=hnsw_ops.build(new, writer.config, writer.muvera),
@@ -87,4 +89,9 @@ def compact(writer: Writer, snap: Snapshot) -> Snapshot:
     writer.retirer.retire(folder, [s.file for s in snap.segments])
     if old_hnsw is not None:
         writer.retirer.retire(graphs, [str(old_hnsw["file"])])
-    return new.replace(generation=writer.generation)
+    new = cells_upkeep.after_compact(snap, new.replace(generation=writer.generation), writer.config)
+    try:
+        cells_upkeep.save(writer, new)
+    except Exception as exc:  # derived data: saved with the graph later, or retrained
+        log_deferred("saving the token cells", exc)
+    return new

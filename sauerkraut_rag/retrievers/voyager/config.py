@@ -15,7 +15,17 @@ HNSW_STORAGES: tuple[str, ...] = ("float32", "float8", "e4m3")
 VECTOR_DTYPES: tuple[str, ...] = ("float16", "float32")
 
 # Search-time settings: may be changed on an open index with VoyagerIndex.configure().
-TUNABLE_FIELDS: tuple[str, ...] = ("exact_threshold", "ef_search", "candidates", "token_k")
+TUNABLE_FIELDS: tuple[str, ...] = (
+    "exact_threshold",
+    "ef_search",
+    "candidates",
+    "token_k",
+    "cell_candidates",
+    "cell_probes",
+)
+PRE_CELLS_DEFAULTS: dict[str, Any] = {"cell_candidates": 0}
+"""Stored configs without these keys predate token cells and keep searching without them
+(``index.configure(cell_candidates=128)`` turns them on)."""
 
 DEFAULT_FDE: dict[str, Any] = {
     "num_repetitions": 20,
@@ -63,7 +73,14 @@ class IndexConfig:
       HNSW and scores every document exactly. A filtered ``"fde"`` search compares
       costs instead: exact above the threshold when cheaper, approximate at or below
       it only when exact scoring costs over 1.25x as much (see ``search.py``).
-    * ``candidates``: documents re-scored exactly per query on the approximate path.
+    * ``candidates``: documents re-scored exactly per query on the approximate path, from
+      the HNSW graph (``0``: none; for ``"fde"`` the token cells still supply theirs).
+    * ``cell_candidates`` / ``cell_probes``: ``"fde"`` strategy: documents that the token
+      cells (see ``voyager/cells.py``) add to the exact re-scoring, and cells probed per
+      query token. Default 128 / 4 for ``"fde"``, 0 (off) for ``"tokens"`` and for
+      indexes created before cells existed. The two sources together hold recall@10
+      >= 0.99 on every corpus of ``benchmarks/corpus_family.py`` where FDEs alone fell to
+      0.71 (see ``benchmarks/RESULTS.md``).
     * ``token_k``: ``"tokens"`` strategy only: HNSW neighbours fetched per query token.
     * ``pool_factor`` / ``pool_protected_tokens``: index-time token pooling
       (``1`` = off); the first ``pool_protected_tokens`` tokens are kept unpooled.
@@ -81,6 +98,8 @@ class IndexConfig:
     exact_threshold: int = 1000
     candidates: int = 128
     token_k: int = 32
+    cell_candidates: int | None = None
+    cell_probes: int = 4
     pool_factor: int = 1
     pool_protected_tokens: int = 0
     fde: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FDE))
@@ -94,14 +113,18 @@ class IndexConfig:
             object.__setattr__(self, "storage", "float8" if fde else "float32")
         if self.ef_construction is None:
             object.__setattr__(self, "ef_construction", 64 if fde else 200)
+        if self.cell_candidates is None:
+            object.__setattr__(self, "cell_candidates", 128 if fde else 0)
         _choice_field("vector_dtype", self.vector_dtype, VECTOR_DTYPES)
         _choice_field("storage", self.storage, HNSW_STORAGES)
         _int_field("hnsw_m", self.hnsw_m, low=2)
         _int_field("ef_construction", self.ef_construction, low=1)
         _int_field("ef_search", self.ef_search, low=1)
         _int_field("exact_threshold", self.exact_threshold, low=0)
-        _int_field("candidates", self.candidates, low=1)
+        _int_field("candidates", self.candidates, low=0)
         _int_field("token_k", self.token_k, low=1)
+        _int_field("cell_candidates", self.cell_candidates, low=0)
+        _int_field("cell_probes", self.cell_probes, low=1)
         _int_field("pool_factor", self.pool_factor, low=1)
         _int_field("pool_protected_tokens", self.pool_protected_tokens, low=0)
         _int_field("seed", self.seed, low=0)
@@ -140,7 +163,8 @@ class IndexConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> IndexConfig:
-        """Rebuild a stored config; unknown or missing keys are rejected."""
+        """Rebuild a stored config; unknown keys are rejected, missing ones take their
+        defaults, except :data:`PRE_CELLS_DEFAULTS` (older indexes keep their behaviour)."""
         if not isinstance(data, dict):
             raise InvalidInputTypeError(f"Expected a config dict, got {type(data).__name__}.")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -150,7 +174,7 @@ class IndexConfig:
                 f"Expected index config keys from {sorted(names)} including 'dim'; "
                 f"got unknown keys {sorted(unknown)}."
             )
-        return cls(**data)
+        return cls(**{**PRE_CELLS_DEFAULTS, **data})
 
     def replace(self, **changes: Any) -> IndexConfig:
         """A copy with ``changes`` applied and validated."""

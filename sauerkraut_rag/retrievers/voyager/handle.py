@@ -21,6 +21,7 @@ from sauerkraut_rag.encoders.fingerprint import EncoderFingerprint
 from sauerkraut_rag.errors import ForkedWriterError, IndexCorruptedError, IndexStoreError
 from sauerkraut_rag.retrievers.encoder_check import fingerprint_from_json
 from sauerkraut_rag.retrievers.voyager import filter_sql, sql
+from sauerkraut_rag.retrievers.voyager.cells_upkeep import enabled as cells_enabled
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.faults import classify, log_deferred, storage_guard
 from sauerkraut_rag.retrievers.voyager.gate import Gate
@@ -70,6 +71,8 @@ class Handle:
             threads=threads,
             on_added=writer.graph_grew if writer is not None else None,
             gate=self.gate,
+            cells_training=lambda: cells_enabled(self.config),
+            on_cells=writer.cells_changed if writer is not None else None,
         )
         self.reads.on_publish = self.indexer.notify
 
@@ -208,8 +211,8 @@ def open_writable(path: Path, *, verify: bool, lock: FolderLock | None) -> Handl
 def _sweep(path: Path, loaded: Loaded, retirer: Retirer) -> Retirer:
     """Retire files no committed state names (crash leftovers, unfinished retirements)."""
     retirer.sweep(path / VECTORS_DIR, {s.file for s in loaded.snapshot.segments})
-    graph = loaded.hnsw_meta["file"] if loaded.hnsw_meta else None
-    retirer.sweep(path / HNSW_DIR, {graph} if graph else set())
+    derived = [m["file"] for m in (loaded.hnsw_meta, loaded.cells_meta) if m]
+    retirer.sweep(path / HNSW_DIR, set(derived))
     if retirer.pending:
         logger.info("removing %d unreferenced file(s) from %s", retirer.pending, path)
     retirer.flush()

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
+from sauerkraut_rag.retrievers.voyager import cells_upkeep, sql
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
-from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.faults import log_deferred
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
 from sauerkraut_rag.retrievers.voyager.storage import HNSW_DIR, VECTORS_DIR
@@ -87,7 +87,9 @@ def maybe_merge(writer: Writer, snap: Snapshot) -> Snapshot | None:
 
 
 def save_hnsw(writer: Writer, snap: Snapshot) -> None:
-    """Save the graph under a fresh name and reference it from SQLite."""
+    """Save the graph and the token cells under fresh names and reference them from
+    SQLite."""
+    cells_upkeep.save(writer, snap)
     if snap.hnsw is None or not snap.hnsw_complete:
         return
     folder = writer.path / HNSW_DIR

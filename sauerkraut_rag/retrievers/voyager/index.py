@@ -280,7 +280,8 @@ class VoyagerIndex:
 
     def configure(self, **settings: Any) -> None:
         """Change search settings (``exact_threshold``, ``ef_search``, ``candidates``,
-        ``token_k``); persisted unless the index is read-only."""
+        ``token_k``, ``cell_candidates``, ``cell_probes``); persisted unless the index is
+        read-only. Token cells turned on are trained in the background."""
         unknown = set(settings) - set(TUNABLE_FIELDS)
         if unknown:
             raise InvalidInputError(
@@ -293,6 +294,8 @@ class VoyagerIndex:
                 with mutations.storage(self._h, "configure"):
                     self._check_writable().store_config(config)
             self._h.config = config
+            if self._h.indexer is not None:
+                self._h.indexer.notify()  # e.g. token cells turned on: train them
 
     def stats(self) -> dict[str, Any]:
         """Counts and on-disk bytes: documents, tokens, tombstones, segments, HNSW size."""

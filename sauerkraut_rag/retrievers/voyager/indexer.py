@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag.retrievers.voyager import cells_upkeep
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.gate import Gate
@@ -64,6 +65,8 @@ class Indexer:
         threads: int,
         on_added: Callable[[int], None] | None = None,
         gate: Gate | None = None,
+        cells_training: Callable[[], bool] | None = None,
+        on_cells: Callable[[], None] | None = None,
     ) -> None:
         self._current = current
         self._config = config
@@ -71,6 +74,8 @@ class Indexer:
         self._lock = lock
         self._threads = threads
         self._on_added = on_added
+        self._cells_training = cells_training or (lambda: False)
+        self._on_cells = on_cells
         self._gate = gate or Gate()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -123,8 +128,15 @@ class Indexer:
             thread.join()
 
     def _behind(self, snap: Snapshot) -> int:
-        """Documents of ``snap`` not yet in the graph (0 when there is nothing to do)."""
-        return snap.n_docs - snap.tail_start() if self._pending(snap) else 0
+        """Documents of ``snap`` not yet in the graph or the token cells (0 when there is
+        nothing to do)."""
+        graph = snap.n_docs - snap.tail_start() if self._pending(snap) else 0
+        return max(graph, cells_upkeep.behind(snap, may_train=self._cells_training()))
+
+    def _work(self, snap: Snapshot) -> bool:
+        """Whether the graph or the token cells have something to catch up."""
+        training = self._cells_training()
+        return self._pending(snap) or cells_upkeep.pending(snap, may_train=training)
 
     @staticmethod
     def _pending(snap: Snapshot) -> bool:
@@ -137,10 +149,10 @@ class Indexer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopped and not self._pending(self._current()):
+                while not self._stopped and not self._work(self._current()):
                     self._busy = False
                     self._cond.notify_all()
-                    if not self._cond.wait(IDLE_SECONDS) and not self._pending(self._current()):
+                    if not self._cond.wait(IDLE_SECONDS) and not self._work(self._current()):
                         self._thread = None  # idle: the next notify() starts a new one
                         return
                 if self._stopped:
@@ -153,7 +165,15 @@ class Indexer:
                 self._cond.notify_all()
 
     def _step(self) -> None:
-        """Insert the next chunk of the tail and advance the cover."""
+        """Insert the next chunk of the tail into the graph and advance the cover, then
+        code the next tokens for the token cells (see :mod:`.cells_upkeep`)."""
+        self._graph_step()
+        training = self._cells_training()
+        changed = cells_upkeep.advance(self._current(), may_train=training, seed=self._config.seed)
+        if changed and self._on_cells is not None:
+            self._on_cells()
+
+    def _graph_step(self) -> None:
         snap = self._current()
         if not self._pending(snap):
             return

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from sauerkraut_rag.errors import IndexCorruptedError, IndexFormatError, IndexStoreError
+from sauerkraut_rag.retrievers.voyager import cells_store, cells_upkeep, sql
 from sauerkraut_rag.retrievers.voyager import hnsw as hnsw_ops
-from sauerkraut_rag.retrievers.voyager import sql
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.layout import is_index
 from sauerkraut_rag.retrievers.voyager.segments import open_segment_data
@@ -45,6 +45,7 @@ class Loaded:
     snapshot: Snapshot
     hnsw_meta: dict[str, Any] | None
     hnsw_dirty: bool
+    cells_meta: dict[str, Any] | None = None
 
 
 @dataclass
@@ -232,6 +233,8 @@ def load_state(
         hnsw_meta = _hnsw_reference(meta, path)
         muvera = muvera_for(config)
         snap, dirty = _attach_hnsw(conn, path, config, snap, hnsw_meta, muvera)
+        cells_meta = cells_store.reference(meta.get("cells"))
+        snap = cells_upkeep.attach(snap, path / HNSW_DIR, cells_meta, config)
     except sqlite3.DatabaseError as exc:
         raise IndexCorruptedError(
             f"The index database in {path} is unreadable: {exc}. {RESTORE}"
@@ -242,7 +245,7 @@ def load_state(
         raise IndexCorruptedError(
             f"The index database in {path} is inconsistent: {exc}. {RESTORE}"
         ) from exc
-    return Loaded(meta, config, muvera, snap, hnsw_meta, dirty)
+    return Loaded(meta, config, muvera, snap, hnsw_meta, dirty, cells_meta)
 
 
 def _hnsw_reference(meta: dict[str, str], path: Path) -> dict[str, Any] | None:

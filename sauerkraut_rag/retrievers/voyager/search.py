@@ -1,7 +1,9 @@
-"""Search over one :class:`Snapshot`: exact full scan, or HNSW candidates + exact rerank.
+"""Search over one :class:`Snapshot`: exact full scan, or candidates + exact rerank.
 
-Every result is scored exactly (MaxSim over the stored full-precision vectors); HNSW
-only chooses which documents get scored. Results are ``(position, score)`` pairs.
+Every result is scored exactly (MaxSim over the stored full-precision vectors); the
+candidate sources only choose which documents get scored: the HNSW graph (FDE or token
+vectors) and, for ``"fde"``, the token cells (``cells.py``); their candidates are
+united. Results are ``(position, score)`` pairs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import voyager
 
 from sauerkraut_rag.retrievers._half import pays_off
 from sauerkraut_rag.retrievers.maxsim import PackedStore, maxsim_topk_packed, maxsim_topk_stores
+from sauerkraut_rag.retrievers.voyager.cells import TokenCells
+from sauerkraut_rag.retrievers.voyager.cells_search import cell_candidates
+from sauerkraut_rag.retrievers.voyager.cells_upkeep import covered
 from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.hnsw import fde_for_hnsw
 from sauerkraut_rag.retrievers.voyager.locks import RWLock
@@ -56,33 +61,61 @@ def search_snapshot(
     if n_match == 0:
         return [[] for _ in queries]
     k = min(k, n_match)
+    fde = config.strategy == "fde"
     graph = snap.hnsw is not None and snap.hnsw_complete
-    approximate = graph and n_match > config.exact_threshold
-    if graph and config.strategy == "fde" and n_match < snap.n_live:
+    cells = _usable_cells(snap, config)
+    approximate = (graph or cells is not None) and n_match > config.exact_threshold
+    if graph and fde and n_match < snap.n_live:
         approximate = _filtered_path_is_approximate(snap, config, mask, n_match, k, approximate)
     if not approximate:
         return exact_topk(snap, queries, k, mask)
-    head, tail = _split_tail(snap, mask)
+    head, tail = _split_tail(snap, mask, graph, cells)
     if tail.size and (2 * tail.size >= n_match or int(head.sum()) < k):
         return exact_topk(snap, queries, k, mask)  # mostly not in the graph yet
-    if config.strategy == "fde":
+    pools: list[np.ndarray | None] = [None] * len(queries)
+    if graph and fde and config.candidates > 0:
         pools = _fde_candidates(snap, config, queries, k, head, muvera, lock)
-    else:
+    elif graph and not fde:
         pools = _token_candidates(snap, config, queries, k, head, lock)
+    if cells is not None:  # the second source (see cells.py); both are re-scored exactly
+        want = max(config.cell_candidates, k)
+        probes = config.cell_probes
+        found = [cell_candidates(snap, cells, q, head, probes, want) for q in queries]
+        pools = [_unite(p, f) for p, f in zip(pools, found, strict=True)]
     out: list[Ranked] = []
     for query, pool in zip(queries, pools, strict=True):
-        if pool is None or len(pool) < k:  # HNSW could not supply enough: score exactly
+        if pool is None or len(pool) < k:  # the sources could not supply enough: exact
             out.extend(exact_topk(snap, [query], k, mask))
         else:
             out.append(rerank(snap, query, np.union1d(pool, tail) if tail.size else pool, k))
     return out
 
 
-def _split_tail(snap: Snapshot, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(head mask, tail positions)``: matching documents already in the HNSW graph, and
-    those written since that the background indexer has not inserted yet (scored exactly
-    next to the graph's candidates, see :mod:`.indexer`)."""
-    start = snap.tail_start()
+def _unite(graph: np.ndarray | None, cells: np.ndarray | None) -> np.ndarray | None:
+    """Candidates of both sources; ``None`` (score exactly) when the cells found the
+    query too costly to estimate (see ``GATHER_SHARE``)."""
+    if cells is None:
+        return None
+    return cells if graph is None else np.union1d(graph, cells)
+
+
+def _usable_cells(snap: Snapshot, config: IndexConfig) -> TokenCells | None:
+    """The token cells a search of ``snap`` uses (``None``: off, untrained or failed)."""
+    holder = snap.cells
+    if config.strategy != "fde" or config.cell_candidates <= 0 or holder is None:
+        return None
+    return holder.cells  # read once: the background indexer may swap in newer cells
+
+
+def _split_tail(
+    snap: Snapshot, mask: np.ndarray, graph: bool, cells: TokenCells | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(head mask, tail positions)``: matching documents already in the HNSW graph (and
+    the token cells), and those written since that the background indexer has not
+    inserted yet (scored exactly next to the candidates, see :mod:`.indexer`)."""
+    start = snap.tail_start() if graph else snap.n_docs
+    if cells is not None:
+        start = min(start, covered(snap, cells))
     if start >= snap.n_docs:
         return mask, np.zeros(0, dtype=np.int64)
     tail = np.flatnonzero(mask[start:]) + start

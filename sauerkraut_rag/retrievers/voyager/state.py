@@ -99,6 +99,7 @@ class Snapshot:
     hnsw: Any = None  # voyager.Index for this epoch, or None
     hnsw_complete: bool = False  # False: the graph is unusable -> exact search only
     graph_cover: GraphCover | None = None  # rows below cover.rows are in ``hnsw``
+    cells: Any = None  # CellsHolder (cells_upkeep.py) of this epoch: the token cells
 
     @property
     def n_docs(self) -> int:

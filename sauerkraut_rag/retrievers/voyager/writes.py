@@ -197,6 +197,11 @@ class Writer:
         self.unsaved_labels += labels
         self.hnsw_dirty = True
 
+    def cells_changed(self) -> None:
+        """The background indexer extended or retrained the token cells (saved with the
+        graph)."""
+        self.hnsw_dirty = True
+
     def hide_in_hnsw(self, snap: Snapshot, positions: Sequence[int]) -> None:
         """Mark tombstoned documents deleted in the HNSW graph (fewer wasted candidates)."""
         if snap.hnsw is None or not len(positions):
