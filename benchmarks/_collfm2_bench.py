@@ -83,7 +83,7 @@ def build_real_shape_checkpoint(folder: Path, *, seed: int) -> int:
     from transformers import Lfm2VlConfig, Lfm2VlModel
 
     sys.path.insert(0, str(REPO))
-    from tests.factories.collfm2 import save_processor
+    from tests.factories.lfm2_processor import save_processor
 
     base, ck = folder / "base", folder / "ck"
     for sub in (base, ck):

@@ -34,7 +34,6 @@ reads the ids from the checkpoint instead of hard-coding 151655.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -42,54 +41,16 @@ from typing import Any, Literal
 import torch
 from safetensors.torch import load_file, save_file
 
-BASE_VOCAB = 320
-"""Ordinary (byte-level BPE) tokens; the special tokens follow."""
-
-QWEN_SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
+from tests.factories.qwen3_processor import (
+    TOKEN_IDS,
+    build_tokenizer,
+    write_json,
+    write_processor_configs,
 )
-"""Qwen2/Qwen3-VL special tokens in their real order (real ids 151643..151656)."""
 
-TOKEN_IDS = {token: BASE_VOCAB + i for i, token in enumerate(QWEN_SPECIAL_TOKENS)}
 IMAGE_TOKEN_ID = TOKEN_IDS["<|image_pad|>"]
 CONFIG_VOCAB_SIZE = 384
 """Embedding rows; padded beyond the tokenizer like the real 151,936 > 151,669."""
-
-QWEN2_PRETOKENIZE_REGEX = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-
-_CORPUS = (
-    "Describe the image.",
-    "Query: what was the revenue of the company in 2023?",
-    "Wie hoch war der Umsatz im letzten Geschäftsjahr?",
-    "Quel est le chiffre d'affaires de l'entreprise ?",
-    "The quarterly report shows a table with figures and a chart.",
-    "user assistant system image page document invoice",
-)
-
-_CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}"
-    "<|vision_start|><|image_pad|><|vision_end|>{% elif part['type'] == 'text' %}"
-    "{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 BrokenKind = Literal[
     "missing_config",
@@ -163,124 +124,6 @@ def tiny_config(*, dim: int | None = 128, model_type: str = "colqwen3") -> dict[
     return config
 
 
-def _build_tokenizer(folder: Path) -> None:
-    """Train a small byte-level BPE like Qwen's and write every tokenizer file."""
-    from tokenizers import (
-        AddedToken,
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-
-    tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel(add_prefix_space=False, use_regex=False)
-    tokenizer.post_processor = processors.ByteLevel(
-        add_prefix_space=False, trim_offsets=False, use_regex=False
-    )
-    trainer = trainers.BpeTrainer(
-        vocab_size=BASE_VOCAB,
-        min_frequency=1,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(list(_CORPUS) * 4, trainer=trainer)
-    if tokenizer.get_vocab_size() != BASE_VOCAB:
-        raise RuntimeError(f"tiny BPE has {tokenizer.get_vocab_size()} tokens, not {BASE_VOCAB}")
-    tokenizer.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_TOKENS]
-    )
-    tokenizer.save(str(folder / "tokenizer.json"))
-    tokenizer.model.save(str(folder))  # vocab.json + merges.txt, as Qwen repos ship them
-
-    added = {
-        str(TOKEN_IDS[t]): {
-            "content": t,
-            "lstrip": False,
-            "normalized": False,
-            "rstrip": False,
-            "single_word": False,
-            "special": True,
-        }
-        for t in QWEN_SPECIAL_TOKENS
-    }
-    _write_json(
-        folder / "tokenizer_config.json",
-        {
-            "add_bos_token": False,
-            "add_prefix_space": False,
-            "added_tokens_decoder": added,
-            "additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:]),
-            "bos_token": None,
-            "clean_up_tokenization_spaces": False,
-            "eos_token": "<|im_end|>",
-            "errors": "replace",
-            "extra_special_tokens": {},
-            "model_max_length": 262144,
-            "pad_token": "<|endoftext|>",
-            "processor_class": "ColQwen3Processor",
-            "split_special_tokens": False,
-            "tokenizer_class": "Qwen2Tokenizer",
-            "unk_token": None,
-        },
-    )
-    _write_json(
-        folder / "special_tokens_map.json",
-        {
-            "additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:]),
-            "eos_token": "<|im_end|>",
-            "pad_token": "<|endoftext|>",
-        },
-    )
-    (folder / "chat_template.jinja").write_text(_CHAT_TEMPLATE, encoding="utf-8")
-
-
-def _write_processor_configs(folder: Path) -> None:
-    """Qwen2-VL image processor settings of Qwen3-VL (patch 16, merge 2, temporal 2)."""
-    common = {
-        "do_convert_rgb": True,
-        "do_normalize": True,
-        "do_rescale": True,
-        "do_resize": True,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
-        "merge_size": 2,
-        "patch_size": 16,
-        "temporal_patch_size": 2,
-        "resample": 3,
-        "rescale_factor": 0.00392156862745098,
-        "processor_class": "ColQwen3Processor",
-    }
-    _write_json(
-        folder / "preprocessor_config.json",
-        {
-            **common,
-            "image_processor_type": "Qwen2VLImageProcessorFast",
-            "size": {"longest_edge": 16777216, "shortest_edge": 65536},
-        },
-    )
-    _write_json(
-        folder / "video_preprocessor_config.json",
-        {
-            **common,
-            "video_processor_type": "Qwen3VLVideoProcessor",
-            "size": {"longest_edge": 25165824, "shortest_edge": 4096},
-            "fps": 2,
-        },
-    )
-
-
 def checkpoint_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Every weight key of a ColQwen3 checkpoint with its shape, for a ``config.json`` dict."""
     from transformers import Qwen3VLConfig, Qwen3VLModel
@@ -335,7 +178,7 @@ def build_tiny_colqwen3(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = tiny_config(dim=dim, model_type=model_type)
-    _write_json(folder / "config.json", config)
+    write_json(folder / "config.json", config)
     weights = tiny_state_dict(config, seed=seed)
     save_file(
         {f"{key_prefix}{k}": v for k, v in weights.items()},
@@ -348,8 +191,8 @@ def build_tiny_colqwen3(
 
 def write_processor_files(folder: Path) -> None:
     """Write the tokenizer, image/video processor configs and chat template into ``folder``."""
-    _write_processor_configs(folder)
-    _build_tokenizer(folder)
+    write_processor_configs(folder)
+    build_tokenizer(folder)
 
 
 def break_checkpoint(folder: Path, how: BrokenKind) -> Path:
@@ -394,13 +237,9 @@ def shard_checkpoint(folder: Path, n_shards: int = 2) -> Path:
         save_file(part, str(folder / name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(part, name))
     total = sum(v.numel() * v.element_size() for v in weights.values())
-    _write_json(
+    write_json(
         folder / "model.safetensors.index.json",
         {"metadata": {"total_size": total}, "weight_map": weight_map},
     )
     (folder / "model.safetensors").unlink()
     return folder
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

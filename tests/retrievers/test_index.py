@@ -7,9 +7,6 @@ VoyagerIndex by ``test_conformance.py``; these tests cover what is Voyager's own
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +15,6 @@ import pytest
 from sauerkraut_rag.errors import (
     DimensionMismatchError,
     DuplicateIdError,
-    IndexCorruptedError,
     IndexFormatError,
     IndexStoreError,
     InvalidInputError,
@@ -36,40 +32,7 @@ from tests.retrievers.helpers import (
     random_docs,
     unit_rows,
 )
-
-DIM = 16
-STRATEGIES = ["fde", "tokens"]
-
-
-def make(tmp_path: Path, name: str = "idx", **options: Any) -> VoyagerIndex:
-    return VoyagerIndex.create(tmp_path / name, dim=options.pop("dim", DIM), **options)
-
-
-def fill(index: VoyagerIndex, n: int, *, seed: int = 0, prefix: str = "d") -> dict[str, np.ndarray]:
-    docs = random_docs(n, index.dim, seed=seed)
-    ids = [f"{prefix}{i}" for i in range(n)]
-    metas = [{"group": "rare" if i % 20 == 0 else "common", "n": i} for i in range(n)]
-    index.add(ids, docs, metas, [f"payload {i}" for i in range(n)])
-    return dict(zip(ids, docs, strict=True))
-
-
-def state(index: VoyagerIndex, queries: list[np.ndarray]) -> tuple[Any, ...]:
-    """Everything observable, to prove a failed call changed nothing."""
-    ids = sorted(index._snap.id_to_pos)
-    stored = index.get(ids, include_vectors=True)
-    hits = index.search(queries, 5) if len(index) else []
-    return (
-        len(index),
-        [(d.id, json.dumps(d.metadata), d.payload, d.multivector.tobytes()) for d in stored],
-        [[(h.id, round(h.score, 5)) for h in q] for q in hits],
-    )
-
-
-@pytest.fixture
-def queries() -> list[np.ndarray]:
-    rng = np.random.default_rng(99)
-    return [unit_rows(rng, n, DIM) for n in (1, 3, 7)]
-
+from tests.retrievers.index_support import DIM, STRATEGIES, fill, make, state
 
 # ---------------------------------------------------------------------------- search
 
@@ -395,106 +358,3 @@ def test_single_writer_and_read_only_openers(tmp_path, queries):
     index.close()  # idempotent
     with pytest.raises(IndexStoreError, match="closed"):
         index.search(queries, 1)
-
-
-# ---------------------------------------------------------------------------- damage
-
-
-def _set_meta(folder: Path, key: str, value: str) -> None:
-    conn = sqlite3.connect(folder / "index.sqlite")
-    with conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
-    conn.close()
-
-
-def _flip(path: Path, offset: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[offset % len(data)] ^= 0x10
-    path.write_bytes(bytes(data))
-
-
-def test_newer_format_version_is_refused(tmp_path):
-    make(tmp_path).close()
-    _set_meta(tmp_path / "idx", "format_version", "99")
-    with pytest.raises(IndexFormatError, match="newer"):
-        VoyagerIndex.open(tmp_path / "idx")
-
-
-def test_not_an_index(tmp_path):
-    folder = tmp_path / "fake"
-    folder.mkdir()
-    (folder / "index.sqlite").write_bytes(b"this is not a database at all" * 100)
-    with pytest.raises(IndexCorruptedError):
-        VoyagerIndex.open(folder)
-    other = tmp_path / "other"
-    other.mkdir()
-    conn = sqlite3.connect(other / "index.sqlite")
-    conn.execute("CREATE TABLE t(x)")
-    conn.close()
-    with pytest.raises(IndexFormatError, match="not a sauerkraut-rag index"):
-        VoyagerIndex.open(other)
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
-def test_damaged_vector_segment_is_detected(tmp_path, damage):
-    with make(tmp_path) as index:
-        fill(index, 10)
-    segment = next((tmp_path / "idx" / "vectors").iterdir())
-    if damage == "truncate":
-        segment.write_bytes(segment.read_bytes()[:-7])
-    elif damage == "flip":
-        _flip(segment, 200)
-    else:
-        segment.unlink()
-    with pytest.raises(IndexCorruptedError, match="Vector segment"):
-        VoyagerIndex.open(tmp_path / "idx")
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete"])
-def test_damaged_hnsw_file_is_rebuilt(tmp_path, queries, damage):
-    with make(
-        tmp_path, strategy="tokens", exact_threshold=0, candidates=100, token_k=10_000
-    ) as index:
-        docs = fill(index, 30)
-    graph = next((tmp_path / "idx" / "hnsw").iterdir())
-    if damage == "truncate":
-        graph.write_bytes(graph.read_bytes()[: len(graph.read_bytes()) // 2])
-    elif damage == "flip":
-        _flip(graph, 5000)
-    else:
-        graph.unlink()
-    with VoyagerIndex.open(tmp_path / "idx") as index:
-        check_search(index, queries, docs, 5)
-    with VoyagerIndex.open(tmp_path / "idx") as index:  # the rebuilt graph was saved
-        assert not index._writer.hnsw_dirty
-
-
-def test_damaged_database_is_detected(tmp_path):
-    with make(tmp_path) as index:
-        fill(index, 10)
-    db = tmp_path / "idx" / "index.sqlite"
-    db.write_bytes(db.read_bytes()[:3000])
-    with pytest.raises(IndexCorruptedError):
-        VoyagerIndex.open(tmp_path / "idx")
-
-
-def test_damaged_document_row_is_detected(tmp_path):
-    with make(tmp_path) as index:
-        fill(index, 10)
-    conn = sqlite3.connect(tmp_path / "idx" / "index.sqlite")
-    with conn:  # what a flipped bit inside a row's text would do
-        conn.execute("UPDATE docs SET payload = 'payload X' WHERE id = 'd3'")
-    conn.close()
-    with pytest.raises(IndexCorruptedError, match="checksum"):
-        VoyagerIndex.open(tmp_path / "idx")
-
-
-@pytest.mark.parametrize("entry", ["{not json", '{"file": 3}', '["list"]'])
-def test_damaged_hnsw_entry_rebuilds_the_graph(tmp_path, queries, entry):
-    with make(
-        tmp_path, strategy="tokens", exact_threshold=0, candidates=100, token_k=10_000
-    ) as index:
-        docs = fill(index, 20)
-    _set_meta(tmp_path / "idx", "hnsw", entry)
-    with VoyagerIndex.open(tmp_path / "idx") as index:
-        check_search(index, queries, docs, 5)
