@@ -14,6 +14,7 @@ import pytest
 
 from sauerkraut_rag.retrievers.voyager import cells_store
 from sauerkraut_rag.retrievers.voyager.cells import (
+    CENTROID_WIDEN,
     PROBE_MARGIN,
     PROBE_MOST,
     PROBE_WIDE,
@@ -250,16 +251,38 @@ def test_compact_renumbers_cells_and_damaged_files_are_retrained(tmp_path, queri
         check_search(reopened, queries, docs, 5)
 
 
-def test_queries_whose_cells_hold_too_many_tokens_are_scored_exactly(
+def test_queries_whose_cells_hold_too_many_tokens_use_cell_similarities(
     tmp_path, queries, monkeypatch
 ):
     from sauerkraut_rag.retrievers.voyager import cells_search
 
     docs = make_docs(500)
-    with create(tmp_path / "idx", docs, candidates=0, cell_candidates=10) as index:
+    with create(tmp_path / "idx", docs, candidates=0, cell_candidates=10_000) as index:
         snap = index._snap
+        cells = snap.cells.cells
         mask = snap.live.copy()
-        assert cell_candidates(snap, snap.cells.cells, queries[1], mask, 4, 10) is not None
+        mask[1::4] = False
+        query = queries[1]
         monkeypatch.setattr(cells_search, "GATHER_SHARE", 0.0)
-        assert cell_candidates(snap, snap.cells.cells, queries[1], mask, 4, 10) is None
-        check_search(index, queries, docs, 5)  # exact, although only 10 candidates allowed
+        # plain-Python centroid estimate: a token counts with its cell's similarity
+        centroid = query.astype(np.float64) @ cells.codebook.leaves.T.astype(np.float64)
+        owner = snap.positions_of_tokens(np.arange(snap.next_token))
+        best: dict[int, dict[int, float]] = defaultdict(dict)
+        floors = []
+        for i, row in enumerate(cells.probe(query.astype(np.float32), 4)):
+            tokens = cells.tokens_in(row)
+            values = centroid[i, cells.codes[tokens]]
+            floors.append(values.min())
+            for t, v in zip(tokens.tolist(), values.tolist(), strict=True):
+                pos = int(owner[t])
+                if pos >= 0 and mask[pos]:
+                    best[pos][i] = max(best[pos].get(i, -np.inf), v)
+        estimate = {
+            p: sum(per.get(i, floors[i]) for i in range(len(query))) for p, per in best.items()
+        }
+        everything = cell_candidates(snap, cells, query, mask, probes=4, want=10_000)
+        assert set(everything.tolist()) == set(estimate)
+        chosen = cell_candidates(snap, cells, query, mask, probes=4, want=3)
+        assert len(chosen) == 3 * CENTROID_WIDEN
+        cut = min(estimate[p] for p in chosen.tolist())
+        assert all(e <= cut + 1e-4 for p, e in estimate.items() if p not in set(chosen.tolist()))

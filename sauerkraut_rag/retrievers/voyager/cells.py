@@ -50,10 +50,14 @@ PROBE_MOST = 32
 concept's tokens fill many neighbouring cells, and all of them must be searched (with 4
 cells, recall@10 on a few-topics corpus was 0.89; with the margin 1.0)."""
 GATHER_SHARE = 0.04
-"""A query whose probed cells hold more than this share of the stored tokens is scored
-exactly instead: the stored tokens are read at random, and beyond a few percent of them
+"""A query whose probed cells hold more than this share of the stored tokens is not
+compared with those tokens: they are read at random, and beyond a few percent of them
 that touches most pages of the store, costing more than the sequential full scan
-(measured: 380,000 of 2,000,000 tokens read in 0.55-8 s against a 0.44 s full scan)."""
+(measured: 380,000 of 2,000,000 tokens read in 0.55-8 s against a 0.44 s full scan).
+Each token then counts with its cell's similarity (see ``cells_search.py``)."""
+CENTROID_WIDEN = 4
+"""Cell-level credit ties more often than token-level credit, so that estimate passes on
+this many times the wanted candidates."""
 _ASSIGN_FLOATS = 1 << 22
 """Size of the temporary ``(tokens, C)`` similarity block while coding tokens."""
 _SUM_BATCH = 32768

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sauerkraut_rag.retrievers.voyager.cells import GATHER_SHARE, TokenCells
+from sauerkraut_rag.retrievers.voyager.cells import CENTROID_WIDEN, GATHER_SHARE, TokenCells
 from sauerkraut_rag.retrievers.voyager.cells_store import read_tokens
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
 
@@ -24,11 +24,14 @@ def cell_candidates(
     mask: np.ndarray,
     probes: int,
     want: int,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """Ascending positions of up to ``want`` documents in ``mask`` with the best estimated
-    MaxSim for ``query (n_tokens, dim)``, from ``cells`` (of ``snap``'s epoch); ``None``
-    when the probed cells hold more than ``GATHER_SHARE`` of the stored tokens (an exact
-    scan is then cheaper)."""
+    MaxSim for ``query (n_tokens, dim)``, from ``cells`` (of ``snap``'s epoch).
+
+    When the probed cells hold more than ``GATHER_SHARE`` of the stored tokens, reading
+    them would cost more than an exact scan: each token is then credited with its cell's
+    similarity to the query token instead (PLAID's centroid interaction, no vector read),
+    and ``CENTROID_WIDEN`` times ``want`` documents are returned."""
     q = np.asarray(query, dtype=np.float32)
     lists = [cells.tokens_in(row) for row in cells.probe(q, probes)]
     counts = np.array([len(t) for t in lists])
@@ -36,15 +39,20 @@ def cell_candidates(
         return np.zeros(0, dtype=np.int64)
     tokens = np.concatenate(lists)
     which = np.repeat(np.arange(len(q)), counts)  # the query token of every pair
-    unique, inverse = np.unique(tokens, return_inverse=True)
-    if len(unique) > GATHER_SHARE * snap.next_token:
-        return None
-    sims = (read_tokens(snap, unique) @ q.T)[inverse, which]
+    if counts.sum() > GATHER_SHARE * snap.next_token:
+        centroid_sims = q @ cells.codebook.leaves.T  # (n_q, C)
+        sims = centroid_sims[which, cells.codes[tokens]]
+        owners = snap.positions_of_tokens(tokens)
+        want *= CENTROID_WIDEN
+    else:
+        unique, inverse = np.unique(tokens, return_inverse=True)
+        sims = (read_tokens(snap, unique) @ q.T)[inverse, which]
+        owners = snap.positions_of_tokens(unique)[inverse]
     floor = np.zeros(len(q), dtype=np.float32)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     nonempty = counts > 0
     floor[nonempty] = np.minimum.reduceat(sims, starts[nonempty])
-    docs = snap.positions_of_tokens(unique)[inverse]
+    docs = owners
     keep = docs >= 0
     keep[keep] = mask[docs[keep]]
     if not keep.any():

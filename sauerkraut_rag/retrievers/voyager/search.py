@@ -81,7 +81,7 @@ def search_snapshot(
         want = max(config.cell_candidates, k)
         probes = config.cell_probes
         found = [cell_candidates(snap, cells, q, head, probes, want) for q in queries]
-        pools = [_unite(p, f) for p, f in zip(pools, found, strict=True)]
+        pools = [f if p is None else np.union1d(p, f) for p, f in zip(pools, found, strict=True)]
     out: list[Ranked] = []
     for query, pool in zip(queries, pools, strict=True):
         if pool is None or len(pool) < k:  # the sources could not supply enough: exact
@@ -89,14 +89,6 @@ def search_snapshot(
         else:
             out.append(rerank(snap, query, np.union1d(pool, tail) if tail.size else pool, k))
     return out
-
-
-def _unite(graph: np.ndarray | None, cells: np.ndarray | None) -> np.ndarray | None:
-    """Candidates of both sources; ``None`` (score exactly) when the cells found the
-    query too costly to estimate (see ``GATHER_SHARE``)."""
-    if cells is None:
-        return None
-    return cells if graph is None else np.union1d(graph, cells)
 
 
 def _usable_cells(snap: Snapshot, config: IndexConfig) -> TokenCells | None:
