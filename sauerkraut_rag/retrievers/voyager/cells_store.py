@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from sauerkraut_rag.retrievers.voyager.cells import (
     n_cells_for,
 )
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
-from sauerkraut_rag.retrievers.voyager.storage import file_sha256, fsync_dir, is_plain_name
+from sauerkraut_rag.retrievers.voyager.storage import file_sha256, is_plain_name, write_fresh
 
 logger = logging.getLogger(__name__)
 
@@ -124,27 +123,14 @@ def code_tokens(
 def save(cells: TokenCells, folder: Path) -> tuple[str, str]:
     """Write centroids and codes durably under a fresh name; returns ``(name, sha256)``."""
     folder.mkdir(exist_ok=True)
-    name = f"cells-{uuid.uuid4().hex}.npz"
-    tmp = folder / (name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                top=cells.codebook.top,
-                leaves=cells.codebook.leaves,
-                codes=cells.codes,
-                trained_tokens=np.int64(cells.trained_tokens),
-                fit=np.float64(cells.codebook.fit),
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        sha = file_sha256(tmp)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(folder)
-    return name, sha
+    arrays = {
+        "top": cells.codebook.top,
+        "leaves": cells.codebook.leaves,
+        "codes": cells.codes,
+        "trained_tokens": np.int64(cells.trained_tokens),
+        "fit": np.float64(cells.codebook.fit),
+    }
+    return write_fresh(folder, f"cells-{uuid.uuid4().hex}.npz", lambda h: np.savez(h, **arrays))
 
 
 def entry(name: str, sha: str, cells: TokenCells, epoch: int) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +31,8 @@ from sauerkraut_rag.retrievers.voyager.config import IndexConfig
 from sauerkraut_rag.retrievers.voyager.locks import RWLock
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
 from sauerkraut_rag.retrievers.voyager.storage import (
-    create_exclusive,
-    file_sha256,
-    fsync_dir,
     read_nofollow,
+    write_fresh,
 )
 
 logger = logging.getLogger(__name__)
@@ -176,20 +173,7 @@ def save(hnsw: voyager.Index, folder: Path) -> tuple[str, str]:
     Voyager writes through a Python file object, so a full disk raises ``OSError`` with
     its errno, and the file is created without following links.
     """
-    name = f"hnsw-{uuid.uuid4().hex}.voy"
-    tmp = folder / (name + ".tmp")
-    try:
-        with create_exclusive(tmp) as handle:
-            hnsw.save(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        sha = file_sha256(tmp)
-        os.replace(tmp, folder / name)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(folder)
-    return name, sha
+    return write_fresh(folder, f"hnsw-{uuid.uuid4().hex}.voy", hnsw.save)
 
 
 def load(path: Path, sha256: str, config: IndexConfig) -> voyager.Index | None:

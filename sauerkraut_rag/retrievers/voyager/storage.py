@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -51,6 +51,25 @@ def create_exclusive(path: Path) -> BinaryIO:
     path.unlink(missing_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
     return os.fdopen(os.open(path, flags, 0o644), "wb")
+
+
+def write_fresh(folder: Path, name: str, write: Callable[[BinaryIO], None]) -> tuple[str, str]:
+    """Write a new file ``name`` in ``folder`` durably through ``write(handle)``: into a
+    temporary file created without following links, flushed and fsynced, then renamed and
+    the folder fsynced. Returns ``(name, sha256)``; on any failure nothing is left."""
+    tmp = folder / (name + ".tmp")
+    try:
+        with create_exclusive(tmp) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        sha = file_sha256(tmp)
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return name, sha
 
 
 def read_nofollow(path: Path) -> bytes:
