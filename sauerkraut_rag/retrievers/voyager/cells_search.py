@@ -42,17 +42,16 @@ def cell_candidates(
     if counts.sum() > GATHER_SHARE * snap.next_token:
         centroid_sims = q @ cells.codebook.leaves.T  # (n_q, C)
         sims = centroid_sims[which, cells.codes[tokens]]
-        owners = snap.positions_of_tokens(tokens)
+        docs = snap.positions_of_tokens(tokens)
         want *= CENTROID_WIDEN
     else:
         unique, inverse = np.unique(tokens, return_inverse=True)
         sims = (read_tokens(snap, unique) @ q.T)[inverse, which]
-        owners = snap.positions_of_tokens(unique)[inverse]
+        docs = snap.positions_of_tokens(unique)[inverse]
     floor = np.zeros(len(q), dtype=np.float32)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     nonempty = counts > 0
     floor[nonempty] = np.minimum.reduceat(sims, starts[nonempty])
-    docs = owners
     keep = docs >= 0
     keep[keep] = mask[docs[keep]]
     if not keep.any():
