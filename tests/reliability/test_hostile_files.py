@@ -74,13 +74,13 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_byte_flipped_database_gives_typed_errors(small_index: Path, tmp_path: Path) -> None:
-    """Flip one byte at 80 places of ``index.sqlite``: every open, search, filtered
+    """Flip one byte at 240 places of ``index.sqlite``: every open, search, filtered
     search and get either works or raises a typed index error, never a raw one."""
     data = (small_index / "index.sqlite").read_bytes()
     rng = random.Random(14)
     outcomes: dict[str, int] = {}
     query = random_docs(1, DIM, seed=9)[0]
-    for position in sorted(rng.sample(range(len(data)), 80)):
+    for position in sorted(rng.sample(range(len(data)), 240)):
         work = tmp_path / "work"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(small_index, work)

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag.errors import IndexCorruptedError
 from sauerkraut_rag.retrievers.filters import Comparison, FilterNode, Not, Op, Or, like_glob
 from sauerkraut_rag.retrievers.voyager import state
 from sauerkraut_rag.retrievers.voyager.sql import transaction
@@ -288,11 +289,23 @@ def row_mask(conn: sqlite3.Connection, node: FilterNode, n_rows: int) -> np.ndar
         found.update(conn.execute(sql, [p for _, params in chunk for p in params]).fetchall())
     masks = []
     for i in range(len(leaves)):
-        rows = np.fromstring(found.get(i) or "", dtype=np.int64, sep=",")
+        rows = _parse_rows(found.get(i))
         mask = np.zeros(n_rows, dtype=bool)
-        mask[rows[rows < n_rows]] = True  # later rows belong to newer commits
+        mask[rows[(rows >= 0) & (rows < n_rows)]] = True  # later rows: newer commits
         masks.append(mask)
     return _combine(node, iter(masks))
+
+
+def _parse_rows(text: str | None) -> np.ndarray:
+    """The row numbers of one ``group_concat``; a non-integer means a damaged table."""
+    try:
+        return np.fromstring(text or "", dtype=np.int64, sep=",")
+    except ValueError as exc:
+        raise IndexCorruptedError(
+            f"The metadata filter table of the index holds a row number that is not an "
+            f"integer ({exc}): the index database is damaged. Restore the index folder "
+            "from a backup."
+        ) from exc
 
 
 def _lower(value: Any) -> Any:

@@ -162,9 +162,16 @@ def open_writable(path: Path, *, verify: bool, lock: FolderLock | None) -> Handl
             conn = _connect(path, read_only=False)
             with sql.read_transaction(conn):
                 loaded = load_state(conn, path, verify=verify, muvera_for=muvera_for)
-            with sql.transaction(conn):  # older databases lack it
-                conn.execute(sql.DELETED_INDEX)
-            filter_sql.ensure_table(conn)  # migrates indexes written before the table
+            try:
+                with sql.transaction(conn):  # older databases lack it
+                    conn.execute(sql.DELETED_INDEX)
+                filter_sql.ensure_table(conn)  # migrates indexes written before the table
+            except sqlite3.DatabaseError as exc:
+                if not sql.is_damage(exc):
+                    raise
+                raise IndexCorruptedError(
+                    f"The index database in {path} is damaged: {exc}. {RESTORE}"
+                ) from exc
             encoder = _encoder(loaded.meta, path)
     except BaseException:
         if conn is not None:

@@ -74,7 +74,24 @@ class ReadSide:
 
     @contextmanager
     def pinned(self) -> Iterator[tuple[sqlite3.Connection, Snapshot]]:
-        """A connection in a read transaction and the snapshot of the same state."""
+        """A connection in a read transaction and the snapshot of the same state.
+
+        A read that finds damaged database pages (in the block or while pinning) raises
+        :class:`IndexCorruptedError`, not SQLite's own error.
+        """
+        try:
+            with self._pinned() as pair:
+                yield pair
+        except sqlite3.DatabaseError as exc:
+            if not sql.is_damage(exc):
+                raise
+            raise IndexCorruptedError(
+                f"The index database at {self._path} cannot be read ({exc}): it is "
+                "damaged. Restore the index folder from a backup."
+            ) from exc
+
+    @contextmanager
+    def _pinned(self) -> Iterator[tuple[sqlite3.Connection, Snapshot]]:
         locked = False
         while True:
             lock: AbstractContextManager[Any] = (

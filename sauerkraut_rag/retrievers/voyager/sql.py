@@ -293,7 +293,7 @@ def fetch_payloads(conn: sqlite3.Connection, rows: Sequence[int]) -> dict[int, A
                 part,
             ).fetchall()
         except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
+            if not is_damage(exc):
                 raise
             raise IndexCorruptedError(
                 f"Stored documents cannot be read ({exc}): the index database is damaged. "
@@ -309,7 +309,7 @@ def fetch_payloads(conn: sqlite3.Connection, rows: Sequence[int]) -> dict[int, A
     return out
 
 
-def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
     """Whether a read error means damaged data (not a busy or full database)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
