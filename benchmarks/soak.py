@@ -65,7 +65,8 @@ def main() -> None:
         )
     print(
         "per compaction cycle: peak RSS MiB (anonymous + mapped file pages) / peak fds / "
-        "peak fds besides segment maps / samples / seconds at the cycle's end"
+        "peak fds besides segment maps / samples / seconds at the cycle's end / main malloc "
+        "arena at the RSS peak, MiB in use + freed but kept (glibc mallinfo2)"
     )
     for cycle in range(report.compactions + 1):
         samples = [s for s in report.samples if s.cycle == cycle]
@@ -74,9 +75,10 @@ def main() -> None:
             rss, anon, file = top.rss / mib, top.rss_anon / mib, top.rss_file / mib
             fds = max(s.fds for s in samples)
             other = max(s.other_fds for s in samples)
+            used, free = top.heap_used / mib, top.heap_free / mib
             print(
                 f"  cycle {cycle:2d}: {rss:7.1f} ({anon:6.1f} + {file:6.1f}) {fds:4d} "
-                f"{other:4d} {len(samples):4d} {samples[-1].t:6.0f}"
+                f"{other:4d} {len(samples):4d} {samples[-1].t:6.0f}   {used:6.1f} + {free:6.1f}"
             )
 
 

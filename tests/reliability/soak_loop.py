@@ -16,6 +16,7 @@ cycles with the peak over the ``WINDOW_CYCLES`` cycles right after warm-up. Linu
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
@@ -68,6 +69,30 @@ def rss_parts() -> tuple[int, int]:
     return parts["RssAnon:"], parts["RssFile:"]
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def heap_parts() -> tuple[int, int]:
+    """``(in use, free but kept)`` bytes of glibc's main malloc arena (``mallinfo2``):
+    memory the program holds vs. freed memory the allocator has not returned; ``(0, 0)``
+    without glibc 2.33+. Other threads' arenas are not included (run with
+    ``MALLOC_ARENA_MAX=1`` to see everything)."""
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return 0, 0
+    fn.restype = _MallInfo2
+    info = fn()
+    return int(info.uordblks + info.hblkhd), int(info.fordblks)
+
+
 def open_fds() -> int:
     """Number of open file descriptors of this process."""
     return len(os.listdir("/proc/self/fd"))
@@ -85,8 +110,9 @@ def synthetic_docs(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 class Sample:
     """One measurement: seconds since the loop started, compaction cycle (compactions
     so far), RSS bytes, open fds, memory-mapped vector segments (each map holds one fd;
-    small segments are copied into memory instead), live documents, and the RSS split
-    into anonymous memory and mapped file pages."""
+    small segments are copied into memory instead), live documents, the RSS split
+    into anonymous memory and mapped file pages, and the main malloc arena's bytes in
+    use and freed-but-kept (:func:`heap_parts`)."""
 
     t: float
     cycle: int
@@ -96,6 +122,8 @@ class Sample:
     docs: int
     rss_anon: int = 0
     rss_file: int = 0
+    heap_used: int = 0
+    heap_free: int = 0
 
     @property
     def other_fds(self) -> int:
@@ -219,7 +247,10 @@ def run_soak(folder: Path, *, seconds: float, docs: int = 20_000, seed: int = 0)
 def _sample(now: float, report: SoakReport, index: VoyagerIndex) -> Sample:
     mapped = sum(1 for s in index._snap.segments if s.data.mapped)
     anon, file = rss_parts()
-    return Sample(now, report.compactions, rss_bytes(), open_fds(), mapped, len(index), anon, file)
+    used, free = heap_parts()
+    return Sample(
+        now, report.compactions, rss_bytes(), open_fds(), mapped, len(index), anon, file, used, free
+    )
 
 
 def _iteration(
