@@ -25,8 +25,12 @@ from sauerkraut_rag.retrievers.maxsim import (
 )
 
 needs_native = pytest.mark.skipif(
-    not _half.half_gemm_supported(16), reason="this CPU has no native float16 GEMM"
+    not _half._probe(16), reason="torch's float16 GEMM here does not accumulate in float32"
 )
+"""The fast path's bound and rescoring are checked on every CPU whose float16 GEMM
+accumulates in float32; without native float16 torch computes the same GEMM, slowly."""
+F32_ROUNDING = 2.0**-21
+"""Four units of float32 roundoff, relative to the score."""
 
 
 def store(rng: np.random.Generator, lengths: list[int], dim: int, scale: float = 1.0):
@@ -58,6 +62,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(_half, "approximate_maxsim", spy)
     monkeypatch.setattr(_half, "MIN_WORK", 0)  # test-sized inputs take the fast path too
+    monkeypatch.setattr(_half, "_native_half", lambda: True)  # and CPUs without native float16
     return seen
 
 
@@ -77,7 +82,9 @@ def test_fast_path_equals_exact_on_ragged_inputs(
         idx, vals = maxsim_topk_packed(queries, tokens, offsets, k)
         ref_idx, ref_vals = exact_topk(queries, tokens, offsets, k)
         np.testing.assert_array_equal(idx, ref_idx)
-        np.testing.assert_allclose(vals, ref_vals, atol=1e-5, rtol=0)
+        # equal up to float32 rounding: the rescoring GEMM and the exact scan block the
+        # same sums differently (a score near 80 moved by 2 ulps on a CPU without AVX512-FP16)
+        np.testing.assert_allclose(vals, ref_vals, atol=1e-5, rtol=F32_ROUNDING)
     assert calls, "the float16 GEMM path did not run"
 
 
