@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,32 +123,36 @@ def open_read_only(path: Path, *, verify: bool) -> Handle:
     finally:
         conn.close()
     hnsw_lock = RWLock()
-    opened: list[Handle] = []
+    config, muvera = loaded.config, loaded.muvera
+    # The refresher reaches its handle through a weak reference, and keeps neither the
+    # handle nor the first snapshot alive: a dropped handle is freed at once, and the
+    # snapshots it replaced are freed as soon as no search holds them.
+    opened: list[weakref.ref[Handle]] = []
 
     def refresher(conn: sqlite3.Connection, snap: Snapshot) -> Snapshot:
-        config, muvera = loaded.config, loaded.muvera
         new = catch_up(conn, path, snap, config, muvera, hnsw_lock)
         if new is None:  # a new epoch (compact): load it whole
             new = load_state(conn, path, verify=False, muvera_for=lambda _: muvera).snapshot
-        opened[0].encoder = _encoder(sql.read_meta(conn), path)
+        handle = opened[0]()
+        if handle is not None:
+            handle.encoder = _encoder(sql.read_meta(conn), path)
         return new
 
-    opened.append(
-        Handle(
-            path=path,
-            read_only=True,
-            pid=os.getpid(),
-            config=loaded.config,
-            muvera=loaded.muvera,
-            encoder=encoder,
-            reads=ReadSide(path, loaded.snapshot, refresher=refresher, files_lock=files_lock),
-            hnsw_lock=hnsw_lock,
-            mutex=threading.RLock(),
-            files_lock=files_lock,
-        )
+    handle = Handle(
+        path=path,
+        read_only=True,
+        pid=os.getpid(),
+        config=config,
+        muvera=muvera,
+        encoder=encoder,
+        reads=ReadSide(path, loaded.snapshot, refresher=refresher, files_lock=files_lock),
+        hnsw_lock=hnsw_lock,
+        mutex=threading.RLock(),
+        files_lock=files_lock,
     )
-    opened[0].start_indexer(threads=1)  # a reader's graph: inserted in row order
-    return opened[0]
+    opened.append(weakref.ref(handle))
+    handle.start_indexer(threads=1)  # a reader's graph: inserted in row order
+    return handle
 
 
 def open_writable(path: Path, *, verify: bool, lock: FolderLock | None) -> Handle:
@@ -253,6 +258,10 @@ def close_handle(handle: Handle) -> None:
         handle.files_lock.release()
     if handle.lock is not None:
         handle.lock.release()  # closing our descriptor; a parent's lock stays with it
+    # The indexer's callbacks refer back to the handle: without these two edges the
+    # graph and the segments of a dropped index wait for a full garbage collection.
+    handle.reads.on_publish = None
+    handle.indexer = None
 
 
 def _close_conn(conn: sqlite3.Connection | None, forked: bool) -> None:
