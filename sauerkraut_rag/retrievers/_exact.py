@@ -99,6 +99,9 @@ def exact_scores(
     def product(r0: int, r1: int, operand: np.ndarray) -> np.ndarray:
         return query_tokens[r0:r1] @ operand.T
 
+    if half:  # torch converts, so torch multiplies too (see _half.one_pool_product)
+        product = _half.one_pool_product(query_tokens)
+
     groups = RowGroups(lengths, rows_per_group, None)
     return scan(
         groups,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,23 @@ def to_float32(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     else:
         out[...] = block
     return out
+
+
+def one_pool_product(queries: np.ndarray) -> Callable[[int, int, np.ndarray], np.ndarray]:
+    """``product(r0, r1, block)``: ``queries[r0:r1] @ block.T`` by torch, float32.
+
+    A scan that converts with torch (:func:`to_float32`) multiplies with torch as well:
+    alternating torch's OpenMP threads with numpy's BLAS threads block by block leaves one
+    pool spinning while the other waits for a core (measured on 2 cores: a float16 full
+    scan of 300,000 tokens took 1.27 s instead of 33 ms).
+    """
+    torch = _torch()
+    rows = torch_view(queries)
+
+    def product(r0: int, r1: int, block: np.ndarray) -> np.ndarray:
+        return torch.mm(rows[r0:r1], torch_view(block).T).numpy()
+
+    return product
 
 
 def token_norms(tokens: np.ndarray, *, block_tokens: int = 8192) -> np.ndarray:
