@@ -90,20 +90,26 @@ def to_float32(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def one_pool_product(queries: np.ndarray) -> Callable[[int, int, np.ndarray], np.ndarray]:
-    """``product(r0, r1, block)``: ``queries[r0:r1] @ block.T`` by torch, float32.
-
-    A scan that converts with torch (:func:`to_float32`) multiplies with torch as well:
-    alternating torch's OpenMP threads with numpy's BLAS threads block by block leaves one
-    pool spinning while the other waits for a core (measured on 2 cores: a float16 full
-    scan of 300,000 tokens took 1.27 s instead of 33 ms).
-    """
-    torch = _torch()
-    rows = torch_view(queries)
+    """``product(r0, r1, block)``: ``queries[r0:r1] @ block.T`` by torch (see :func:`matmul`),
+    for scans that convert their blocks with torch."""
 
     def product(r0: int, r1: int, block: np.ndarray) -> np.ndarray:
-        return torch.mm(rows[r0:r1], torch_view(block).T).numpy()
+        return matmul(queries[r0:r1], block.T)
 
     return product
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in float32, computed by torch.
+
+    Every product on a search's path goes through torch (FDE encoding, cell probes, the
+    scorer's blocks): with numpy's BLAS threads beside torch's OpenMP threads, each pool
+    spins while the other waits for a core (measured on 2 cores at 2 threads: the default
+    search 2.2x slower than at one thread, a float16 full scan 40x slower).
+    """
+    torch = _torch()
+    left = torch_view(np.asarray(a, dtype=np.float32))
+    return torch.mm(left, torch_view(np.asarray(b, dtype=np.float32))).numpy()
 
 
 def token_norms(tokens: np.ndarray, *, block_tokens: int = 8192) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from sauerkraut_rag._checks import check_int
 from sauerkraut_rag.errors import InvalidInputError, InvalidInputTypeError
+from sauerkraut_rag.retrievers import _half
 from sauerkraut_rag.retrievers._arrays import validate_multivectors
 
 __all__ = ["FDEConfig", "MuveraEncoder"]
@@ -226,9 +227,12 @@ class MuveraEncoder:
         lengths = np.array([a.shape[0] for a in arrays])
         tokens = np.concatenate(arrays, axis=0, dtype=np.float32)  # (T, dim)
         item = np.repeat(np.arange(len(arrays)), lengths)  # (T,)
-        signs = (tokens @ self._hyperplanes).reshape(-1, reps, cfg.num_simhash_projections) > 0
+        signs = (
+            _half.matmul(tokens, self._hyperplanes).reshape(-1, reps, cfg.num_simhash_projections)
+            > 0
+        )
         partition = signs.astype(np.int64) @ self._bit_weights  # (T, reps)
-        values = tokens if self._projection is None else tokens @ self._projection
+        values = tokens if self._projection is None else _half.matmul(tokens, self._projection)
         starts = np.r_[0, np.cumsum(lengths)[:-1]]
 
         raw = np.empty((len(arrays), reps, n_parts, width), dtype=np.float32)

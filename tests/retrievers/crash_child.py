@@ -1,8 +1,8 @@
 """Child process of ``test_index_crash``: runs the operation schedule until it is killed.
 
 Usage: ``python crash_child.py FOLDER STRATEGY START_STEP``. Prints ``ready`` once the
-index is open and ``done N`` after each whole operation. Importing the index loads only
-numpy, voyager and sqlite3 (the package root imports the encoders and torch lazily).
+index is open and ``done N`` after each whole operation. torch is loaded before
+``ready`` (the index imports it on first use).
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ def main() -> None:
     folder, strategy, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
     import crash_ops
+    import torch
+
+    # The first FDE encoding runs torch's first product (thread pool and BLAS set-up, a
+    # large share of the kill window); a long-running writer has done that long before.
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
 
     from sauerkraut_rag.retrievers.voyager.index import VoyagerIndex
 

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from sauerkraut_rag.retrievers import _half
+
 MIN_TOKENS = 4096
 """Cells are trained once the live documents hold this many tokens."""
 CELLS_FACTOR = 8
@@ -241,7 +243,7 @@ class TokenCells:
         """Cells to search for every query token (a list of ``n_q`` arrays): its
         ``probes`` most similar cells and up to ``most`` in all within ``margin`` of the
         most similar one; ``PROBE_WIDE`` cells for poorly covered tokens."""
-        sims = np.asarray(query, dtype=np.float32) @ self.codebook.leaves.T  # (n_q, C)
+        sims = _half.matmul(query, self.codebook.leaves.T)  # (n_q, C)
         wide = max(probes, most, PROBE_WIDE)
         wide = max(1, min(wide, self.codebook.n_cells))
         best = np.argpartition(-sims, wide - 1, axis=1)[:, :wide]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sauerkraut_rag.retrievers import _half
 from sauerkraut_rag.retrievers.voyager.cells import CENTROID_WIDEN, GATHER_SHARE, TokenCells
 from sauerkraut_rag.retrievers.voyager.cells_store import read_tokens
 from sauerkraut_rag.retrievers.voyager.state import Snapshot
@@ -40,13 +41,13 @@ def cell_candidates(
     tokens = np.concatenate(lists)
     which = np.repeat(np.arange(len(q)), counts)  # the query token of every pair
     if counts.sum() > GATHER_SHARE * snap.next_token:
-        centroid_sims = q @ cells.codebook.leaves.T  # (n_q, C)
+        centroid_sims = _half.matmul(q, cells.codebook.leaves.T)  # (n_q, C)
         sims = centroid_sims[which, cells.codes[tokens]]
         docs = snap.positions_of_tokens(tokens)
         want *= CENTROID_WIDEN
     else:
         unique, inverse = np.unique(tokens, return_inverse=True)
-        sims = (read_tokens(snap, unique) @ q.T)[inverse, which]
+        sims = _half.matmul(read_tokens(snap, unique), q.T)[inverse, which]
         docs = snap.positions_of_tokens(unique)[inverse]
     floor = np.zeros(len(q), dtype=np.float32)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
