@@ -96,11 +96,11 @@ def exact_scores(
             check_finite_rows(chunk, what=f"tokens (documents {d0}..{d1 - 1})")
         return chunk
 
-    def product(r0: int, r1: int, operand: np.ndarray) -> np.ndarray:
-        return query_tokens[r0:r1] @ operand.T
+    # torch converts float16 blocks, so torch multiplies them too (see _half.matmul)
+    multiply = _half.matmul if half else np.matmul
 
-    if half:  # torch converts, so torch multiplies too (see _half.one_pool_product)
-        product = _half.one_pool_product(query_tokens)
+    def product(r0: int, r1: int, operand: np.ndarray) -> np.ndarray:
+        return multiply(query_tokens[r0:r1], operand.T)
 
     groups = RowGroups(lengths, rows_per_group, None)
     return scan(

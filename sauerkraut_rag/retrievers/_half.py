@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -87,16 +86,6 @@ def to_float32(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     else:
         out[...] = block
     return out
-
-
-def one_pool_product(queries: np.ndarray) -> Callable[[int, int, np.ndarray], np.ndarray]:
-    """``product(r0, r1, block)``: ``queries[r0:r1] @ block.T`` by torch (see :func:`matmul`),
-    for scans that convert their blocks with torch."""
-
-    def product(r0: int, r1: int, block: np.ndarray) -> np.ndarray:
-        return matmul(queries[r0:r1], block.T)
-
-    return product
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
