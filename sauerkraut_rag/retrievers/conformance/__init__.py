@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from sauerkraut_rag.errors import DependencyMissingError
 
+try:  # a backend's own test run then shows the compared values when a check fails
+    import pytest
+except ImportError:
+    pass
+else:
+    pytest.register_assert_rewrite(f"{__name__}.suite", f"{__name__}.reference")
+
 if TYPE_CHECKING:
     from sauerkraut_rag.retrievers.conformance.suite import MultiVectorIndexTests
 
